@@ -1,0 +1,76 @@
+"""Peak resident memory and wall time of `python -m export`, measured with /usr/bin/time -v.
+
+    python benchmarks/export_memory.py --preset deberta_v3_base_en --formats onnx
+
+Each run appends one JSON row (stamped with the machine and tool versions) to
+benchmarks/results/export_memory.jsonl and prints it. Random weights, so the
+run needs no network; the artifact goes to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from export.manifest import machine, tool_versions  # noqa: E402  (light imports only)
+
+RESULTS = ROOT / "benchmarks" / "results" / "export_memory.jsonl"
+
+
+def measure(preset: str, formats: str) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            "/usr/bin/time", "-v", sys.executable, "-m", "export", preset,
+            "--weights", "random", "--formats", formats, "--out", out,
+        ]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(f"export failed ({run.returncode}):\n{run.stderr[-4000:]}")
+        manifest = json.loads(next(Path(out).glob("*/float32/manifest.json")).read_text())
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
+    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
+    worst = {}
+    for record in manifest["parity"]:
+        worst[record["format"]] = max(worst.get(record["format"], 0.0), record["max_abs_diff"])
+    return {
+        "benchmark": "export_memory",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "preset": preset,
+        "formats": formats,
+        "weights": "random",
+        "wall_seconds": round(seconds, 1),
+        "peak_rss_gb": round(peak_kb / 2**20, 2),
+        "stages_seconds": manifest["export"]["stages"],
+        "max_abs_diff": worst,
+        "artifact_bytes": sum(f["bytes"] for f in manifest["files"].values()),
+        "machine": machine(),
+        "tools": tool_versions(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="deberta_v3_base_en")
+    parser.add_argument("--formats", default="onnx")
+    args = parser.parse_args()
+    row = measure(args.preset, args.formats)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "a") as stream:
+        stream.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""python -m export PRESET [--dtype] [--formats] [--weights] [--out] | --list"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from export.errors import ExportError
+from export.formats import FORMAT_NAMES, parse_formats
+from export.presets import WEIGHTS_CHOICES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a keras_hub preset to SavedModel, ONNX and OpenVINO, validated against Keras.",
+    )
+    parser.add_argument(
+        "preset",
+        nargs="?",
+        help="seed preset name (see --list), local keras_hub preset directory, or kaggle://, hf:// handle",
+    )
+    parser.add_argument("--list", action="store_true", help="list the seed presets and exit")
+    parser.add_argument("--dtype", default="float32", help="artifact dtype (default float32)")
+    parser.add_argument(
+        "--formats",
+        default=",".join(FORMAT_NAMES),
+        help=f"comma-separated formats (default {','.join(FORMAT_NAMES)})",
+    )
+    parser.add_argument(
+        "--weights",
+        default="auto",
+        choices=WEIGHTS_CHOICES,
+        help="pretrained: download (fails without network); random: architecture only; "
+        "auto: pretrained when the hub answers, else random with a warning",
+    )
+    parser.add_argument("--out", default="graphs", help="output root (default graphs/)")
+    parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
+    return parser
+
+
+def list_presets() -> str:
+    from export.families import seed_presets
+
+    rows = [("preset", "family", "parameters", "fp32 weights")]
+    for name, (family, preset) in seed_presets().items():
+        rows.append((name, family.name, f"{preset.params:,}", f"{preset.params * 4 / 1e9:.2f} GB"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.list:
+        print(list_presets())
+        return 0
+    if not args.preset:
+        build_parser().print_usage(sys.stderr)
+        print("error: PRESET is required (or --list)", file=sys.stderr)
+        return 2
+    try:
+        formats = parse_formats(args.formats)
+        from export.pipeline import check_dtype, export_model
+
+        check_dtype(args.dtype)  # refuse before paying for TensorFlow's import
+        path = export_model(
+            args.preset,
+            dtype=args.dtype,
+            formats=formats,
+            weights=args.weights,
+            out=args.out,
+            seed=args.seed,
+        )
+    except ExportError as error:
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

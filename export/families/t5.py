@@ -1,0 +1,108 @@
+"""T5: an `encoder` graph and the full `backbone` graph (encoder + decoder)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from export.families import register
+from export.families.base import (
+    PADDING_MASK,
+    TOKEN_IDS,
+    FamilySpec,
+    GraphSpec,
+    SeedPreset,
+    TensorSpec,
+)
+
+RELATIVE_ATTENTION_BUCKETS = 32
+
+
+def count_params(config: Mapping[str, Any]) -> int:
+    """Parameters of a T5Backbone built from `config`.
+
+    T5 attention has no biases and its layer norms only a scale. The inner width
+    is heads x key_value_dim, which need not equal hidden_dim (T5 1.1 small: 6 x 64
+    vs 512). Only the first layer of each stack owns a relative attention bias.
+    An untied embedding adds a separate hidden -> vocabulary projection.
+    """
+    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
+    heads, layers = config["num_heads"], config["num_layers"]
+    inner = heads * (config.get("key_value_dim") or h // heads)
+    attention = 4 * h * inner
+    feed_forward = (3 if config.get("use_gated_activation", True) else 2) * h * i
+    encoder_layer = attention + feed_forward + 2 * h
+    decoder_layer = 2 * attention + feed_forward + 3 * h
+    relative_bias = 2 * RELATIVE_ATTENTION_BUCKETS * heads
+    embeddings = v * h * (1 if config.get("tie_embedding_weights", True) else 2)
+    return embeddings + layers * (encoder_layer + decoder_layer) + relative_bias + 2 * h
+
+
+def _seed(name, layers, heads, hidden, inter, tied, gated, params):
+    config = {
+        "vocabulary_size": 32128,
+        "num_layers": layers,
+        "num_heads": heads,
+        "hidden_dim": hidden,
+        "intermediate_dim": inter,
+        "key_value_dim": 64,
+        "dropout": 0.1,
+        "activation": "gelu" if gated else "relu",
+        "use_gated_activation": gated,
+        "layer_norm_epsilon": 1e-6,
+        "tie_embedding_weights": tied,
+    }
+    return name, SeedPreset(name, config, params)
+
+
+SEED_PRESETS = dict(
+    [
+        # Original T5: ReLU, no gating.
+        _seed("t5_small_multi", 6, 8, 512, 2048, True, False, 60_506_624),
+        _seed("t5_base_multi", 12, 12, 768, 3072, True, False, 222_903_552),
+        _seed("t5_large_multi", 24, 16, 1024, 4096, True, False, 737_668_096),
+        # T5 1.1 and FLAN: gated GELU.
+        _seed("t5_1.1_small", 8, 6, 512, 1024, True, True, 60_511_616),
+        _seed("t5_1.1_base", 12, 12, 768, 2048, False, True, 247_577_856),
+        _seed("t5_1.1_large", 24, 16, 1024, 2816, True, True, 750_251_008),
+        _seed("t5_1.1_xl", 24, 32, 2048, 5120, False, True, 2_849_757_184),
+        _seed("t5_1.1_xxl", 24, 64, 4096, 10240, False, True, 11_135_332_352),
+        _seed("flan_small_multi", 8, 6, 512, 1024, False, True, 76_961_152),
+        _seed("flan_base_multi", 12, 12, 768, 2048, False, True, 247_577_856),
+        _seed("flan_large_multi", 24, 16, 1024, 2816, False, True, 783_150_080),
+    ]
+)
+
+_ENCODER_INPUTS = (
+    TensorSpec("encoder_token_ids", ("batch", "encoder_sequence"), kind=TOKEN_IDS),
+    TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
+)
+_ENCODER_OUTPUT = TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence"), "float32")
+
+SPEC = register(
+    FamilySpec(
+        name="t5",
+        backbone_class="T5Backbone",
+        graphs=(
+            GraphSpec(name="encoder", inputs=_ENCODER_INPUTS, outputs=(_ENCODER_OUTPUT,)),
+            GraphSpec(
+                name="backbone",
+                inputs=_ENCODER_INPUTS
+                + (
+                    TensorSpec("decoder_token_ids", ("batch", "decoder_sequence"), kind=TOKEN_IDS),
+                    TensorSpec(
+                        "decoder_padding_mask", ("batch", "decoder_sequence"), kind=PADDING_MASK
+                    ),
+                ),
+                outputs=(
+                    _ENCODER_OUTPUT,
+                    TensorSpec("decoder_sequence_output", ("batch", "decoder_sequence"), "float32"),
+                ),
+            ),
+        ),
+        count_params=count_params,
+        seed_presets=SEED_PRESETS,
+        # T5's bucketed relative positions take any length; memory is the only limit.
+        max_sequence_config_key=None,
+        tokenizer_class="T5Tokenizer",
+    )
+)

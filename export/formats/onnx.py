@@ -1,0 +1,82 @@
+"""ONNX via tf2onnx, with weights passed as inputs during conversion (see export/tracing.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from export.errors import ConversionError
+from export.formats import Runner
+from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
+from export.tracing import TracedGraph, stateless_function
+
+NAME = "onnx"
+OPSET = 17
+# Above this much weight data a graph's tensors go to `<graph>.onnx.data`:
+# a protobuf file cannot exceed 2 GiB, and the graph itself needs some room.
+EXTERNAL_DATA_BYTES = 1536 * 2**20
+
+
+def write(graphs: list[TracedGraph], directory: Path) -> dict:
+    import tf2onnx
+
+    out = directory / NAME
+    out.mkdir(parents=True, exist_ok=True)
+    section = {"opset": OPSET, "graphs": {}}
+    for traced in graphs:
+        function, signature, weights = stateless_function(traced)
+        try:
+            model, _ = tf2onnx.convert.from_function(
+                function,
+                input_signature=signature,
+                opset=OPSET,
+                custom_op_handlers={"Erfc": (erfc_handler, [])},
+            )
+        except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
+            raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
+        path = out / f"{traced.name}.onnx"
+        external = weight_bytes(weights) > EXTERNAL_DATA_BYTES
+        data_file = path.with_suffix(".onnx.data") if external else None
+        bind_weights(model, weights, data_file)
+        name_dims(model, {**traced.input_shapes(), **traced.output_shapes})
+        model.producer_name = "keras-aot-export"
+        onnx.save_model(model, str(path))
+        del model
+        _check(path, traced)
+        record = {"file": f"{NAME}/{path.name}"}
+        if data_file is not None:
+            record["external_data"] = f"{NAME}/{data_file.name}"
+        section["graphs"][traced.name] = record
+    return section
+
+
+def _check(path: Path, traced: TracedGraph) -> None:
+    """Reject a model the ONNX checker or its own op set would refuse."""
+    try:
+        onnx.checker.check_model(str(path))
+    except onnx.checker.ValidationError as error:
+        raise ConversionError(f"ONNX graph {traced.name!r} is invalid: {error}") from error
+    graph = onnx.load(str(path), load_external_data=False).graph
+    unknown = {n.op_type for n in graph.node if n.domain in ("", "ai.onnx")} - _STANDARD_OPS
+    if unknown:
+        raise ConversionError(f"ONNX graph {traced.name!r} uses non-ONNX ops: {sorted(unknown)}")
+
+
+_STANDARD_OPS = {schema.name for schema in onnx.defs.get_all_schemas_with_history() if schema.domain == ""}
+
+
+def runners(directory: Path, section: dict) -> dict[str, Runner]:
+    import onnxruntime as ort
+
+    def runner_for(file: str) -> Runner:
+        session = ort.InferenceSession(str(directory / file), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+
+        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return dict(zip(names, session.run(names, inputs)))
+
+        return run
+
+    return {name: runner_for(g["file"]) for name, g in section["graphs"].items()}

@@ -1,0 +1,73 @@
+"""OpenVINO IR converted from the traced TensorFlow function, at an explicit f32 precision.
+
+On AMX/AVX512-BF16 CPUs OpenVINO's default inference precision is bf16 (0.019
+max abs diff on DeBERTa-base); an f32 artifact must never run that way by
+accident, so the precision is written into the IR's runtime options, recorded
+in the manifest, and passed again when validating.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from export.errors import ConversionError
+from export.formats import Runner
+from export.tracing import TracedGraph, serving_function
+
+NAME = "openvino"
+INFERENCE_PRECISION = "f32"
+
+
+def write(graphs: list[TracedGraph], directory: Path) -> dict:
+    import openvino as ov
+
+    out = directory / NAME
+    out.mkdir(parents=True, exist_ok=True)
+    section = {"inference_precision": INFERENCE_PRECISION, "graphs": {}}
+    for traced in graphs:
+        try:
+            model = ov.convert_model(serving_function(traced))
+        except Exception as error:  # OpenVINO raises its own untyped errors
+            raise ConversionError(f"OpenVINO failed on graph {traced.name!r}: {error}") from error
+        _name_outputs(model, traced)
+        model.set_rt_info(INFERENCE_PRECISION, ["runtime_options", "INFERENCE_PRECISION_HINT"])
+        path = out / f"{traced.name}.xml"
+        # compress_to_fp16 defaults to True: that would silently halve weight precision.
+        ov.save_model(model, str(path), compress_to_fp16=False)
+        section["graphs"][traced.name] = {
+            "file": f"{NAME}/{path.name}",
+            "weights": f"{NAME}/{path.with_suffix('.bin').name}",
+        }
+    return section
+
+
+def _name_outputs(model, traced: TracedGraph) -> None:
+    """Give each output exactly its spec name (the converter adds internal aliases)."""
+    for output in model.outputs:
+        names = output.get_names() & set(traced.spec.output_names)
+        if len(names) != 1:
+            raise ConversionError(
+                f"OpenVINO output {sorted(output.get_names())} of graph {traced.name!r} "
+                f"matches none of {traced.spec.output_names}."
+            )
+        output.get_tensor().set_names(names)
+
+
+def runners(directory: Path, section: dict) -> dict[str, Runner]:
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": section["inference_precision"]}
+
+    def runner_for(file: str) -> Runner:
+        compiled = core.compile_model(str(directory / file), "CPU", config)
+
+        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            result = compiled(inputs)
+            return {port.get_any_name(): np.asarray(value) for port, value in result.items()}
+
+        return run
+
+    return {name: runner_for(g["file"]) for name, g in section["graphs"].items()}

@@ -1,0 +1,42 @@
+"""TensorFlow SavedModel with one serving signature per graph, named after the graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from export.formats import Runner
+from export.tracing import TracedGraph, serving_function
+
+NAME = "saved_model"
+
+
+def write(graphs: list[TracedGraph], directory: Path) -> dict:
+    archive = keras.export.ExportArchive()
+    for traced in graphs:
+        archive.track(traced.model)
+        archive.add_endpoint(traced.name, serving_function(traced))
+    archive.write_out(str(directory / NAME), verbose=False)
+    return {
+        "directory": NAME,
+        "graphs": {t.name: {"signature": t.name} for t in graphs},
+    }
+
+
+def runners(directory: Path, section: dict) -> dict[str, Runner]:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(directory / section["directory"]))
+
+    def runner_for(signature_name: str) -> Runner:
+        signature = loaded.signatures[signature_name]
+
+        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+            return {k: v.numpy() for k, v in outputs.items()}
+
+        return run
+
+    return {name: runner_for(g["signature"]) for name, g in section["graphs"].items()}

@@ -1,0 +1,107 @@
+"""End-to-end exports of the tiny models: manifest, files, formats, parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from export.manifest import SCHEMA_VERSION, sha256
+
+
+def manifest(artifact: Path) -> dict:
+    return json.loads((artifact / "manifest.json").read_text())
+
+
+def test_manifest_describes_the_artifact(artifact):
+    m = manifest(artifact)
+    assert m["schema_version"] == SCHEMA_VERSION
+    assert m["dtype"] == "float32" and artifact.name == "float32"
+    assert m["weights"]["origin"] == "local"
+    assert set(m["formats"]) == {"saved_model", "onnx", "openvino"}
+    assert m["formats"]["openvino"]["inference_precision"] == "f32"
+    assert m["formats"]["onnx"]["opset"] >= 17
+    assert m["limits"]["vocabulary_size"] == m["config"]["vocabulary_size"]
+    for key in ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnxruntime", "openvino"):
+        assert m["tools"][key] != "not installed"
+    assert m["export"]["seconds"] > 0 and m["export"]["started"]
+    for graph in m["graphs"].values():
+        for tensor in graph["inputs"] + graph["outputs"]:
+            assert tensor["shape"][0] == "batch"
+
+
+def test_every_file_is_listed_with_its_sha256(artifact):
+    files = manifest(artifact)["files"]
+    on_disk = {p.relative_to(artifact).as_posix() for p in artifact.rglob("*") if p.is_file()}
+    assert set(files) == on_disk - {"manifest.json"}
+    for relative, entry in files.items():
+        assert sha256(artifact / relative) == entry["sha256"]
+        assert (artifact / relative).stat().st_size == entry["bytes"]
+
+
+def test_parity_covers_every_format_graph_and_output_at_two_shapes(artifact):
+    m = manifest(artifact)
+    for fmt in m["formats"]:
+        for graph_name, graph in m["graphs"].items():
+            for output in graph["outputs"]:
+                records = [
+                    r for r in m["parity"]
+                    if (r["format"], r["graph"], r["output"]) == (fmt, graph_name, output["name"])
+                ]
+                assert len({json.dumps(r["shape"], sort_keys=True) for r in records}) >= 2
+                assert any(r["shape"]["batch"] > 1 for r in records)  # the padded rows
+                assert all(r["max_abs_diff"] <= r["tolerance"] <= 1e-4 for r in records)
+
+
+def test_tokenizer_is_copied(artifact):
+    tokenizer = manifest(artifact)["tokenizer"]
+    assert (artifact / tokenizer["file"]).read_bytes()[:2]
+    assert "pad_token" in tokenizer["special_tokens"]
+
+
+@pytest.mark.parametrize("which", ["deberta", "t5"])
+def test_onnx_loads_in_plain_onnxruntime_with_named_axes(which, request):
+    artifact = request.getfixturevalue(f"{which}_artifact")
+    m = manifest(artifact)
+    for graph_name, graph in m["graphs"].items():
+        path = artifact / m["formats"]["onnx"]["graphs"][graph_name]["file"]
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        for spec, value in zip(graph["inputs"], session.get_inputs()):
+            assert value.name == spec["name"]
+            assert value.shape == spec["shape"]
+        for spec, value in zip(graph["outputs"], session.get_outputs()):
+            assert value.name == spec["name"] and value.shape == spec["shape"]
+        feeds = {}
+        for spec in graph["inputs"]:
+            shape = (2, 5) if spec["kind"] == "token_ids" else (2, 5)
+            feeds[spec["name"]] = np.ones(shape, np.int32)
+        outputs = session.run(None, feeds)
+        assert all(np.all(np.isfinite(o)) for o in outputs)
+
+
+def test_deberta_onnx_has_erf_gelu_not_erfc(deberta_artifact):
+    m = manifest(deberta_artifact)
+    model = onnx.load(str(deberta_artifact / m["formats"]["onnx"]["graphs"]["encoder"]["file"]))
+    ops = [n.op_type for n in model.graph.node]
+    assert "Erfc" not in ops
+    # One GELU per layer, two layers in the tiny model.
+    assert ops.count("Erf") == m["config"]["num_layers"]
+
+
+def test_saved_model_signatures_are_named_after_graphs(t5_artifact):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(t5_artifact / "saved_model"))
+    assert {"encoder", "backbone"} <= set(loaded.signatures)
+
+
+def test_openvino_ir_pins_f32_precision(deberta_artifact):
+    import openvino as ov
+
+    model = ov.Core().read_model(str(deberta_artifact / "openvino" / "encoder.xml"))
+    hint = model.get_rt_info(["runtime_options", "INFERENCE_PRECISION_HINT"])
+    assert hint.astype(str) == "f32"

@@ -1,0 +1,86 @@
+"""Failures are typed, loud, and leave nothing loadable behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_export
+from export.errors import ParityError, UnsupportedRequestError
+from export.formats import onnx as onnx_format
+
+
+def test_parity_failure_raises_naming_output_and_leaves_nothing(tiny_deberta_preset, tmp_path, monkeypatch):
+    original = onnx_format.runners
+
+    def skewed(directory, section):
+        runners = original(directory, section)
+
+        def run(inputs):
+            return {k: v + 1e-3 for k, v in runners["encoder"](inputs).items()}
+
+        return {"encoder": run}
+
+    monkeypatch.setattr(onnx_format, "runners", skewed)
+    with pytest.raises(ParityError) as error:
+        run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
+    assert error.value.graph == "encoder" and error.value.output == "sequence_output"
+    assert error.value.max_abs_diff == pytest.approx(1e-3, rel=1e-2)
+    assert error.value.tolerance == 1e-4
+    assert "sequence_output" in str(error.value) and "0.0001" in str(error.value)
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / "tiny_deberta"])
+
+
+def test_interrupted_export_leaves_no_artifact(tiny_deberta_preset, tmp_path, monkeypatch):
+    def interrupt(graphs, directory):
+        (directory / "onnx").mkdir()
+        (directory / "onnx" / "encoder.onnx").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(onnx_format, "write", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_reexport_replaces_previous_artifact_and_removes_stale_partials(tiny_deberta_preset, tmp_path):
+    first = run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
+    stale = first.parent / ".float32.partial-999999-abc"  # a killed export's leftovers
+    stale.mkdir()
+    (stale / "junk").write_text("x")
+    second = run_export(tiny_deberta_preset, tmp_path, formats=["openvino"])
+    assert first == second
+    assert set(json.loads((second / "manifest.json").read_text())["formats"]) == {"openvino"}
+    assert sorted(p.name for p in second.parent.iterdir()) == ["float32"]
+
+
+@pytest.mark.parametrize("dtype, message", [("float16", "not supported yet"), ("float8", "Unknown DTYPE")])
+def test_dtype_refused_up_front(tmp_path, dtype, message):
+    with pytest.raises(UnsupportedRequestError, match=message):
+        run_export("deberta_v3_extra_small_en", tmp_path, dtype=dtype)
+
+
+def test_unknown_format_refused(tmp_path):
+    with pytest.raises(UnsupportedRequestError, match="saved_model, onnx, openvino"):
+        run_export("deberta_v3_extra_small_en", tmp_path, formats=["tflite"])
+
+
+def _cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "export", *args], capture_output=True, text=True, env=env)
+
+
+def test_cli_list_shows_every_seed_preset():
+    run = _cli("--list")
+    assert run.returncode == 0
+    assert run.stdout.count("\n") >= 16 and "11,135,332,352" in run.stdout
+
+
+def test_cli_unknown_preset_exits_2_with_message():
+    run = _cli("nope_preset", "--weights", "random")
+    assert run.returncode == 2
+    assert "Unknown preset 'nope_preset'" in run.stderr and "Traceback" not in run.stderr
