@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -117,7 +116,17 @@ def _write_tokenizer(loaded: LoadedModel, staging: Path) -> dict[str, Any] | Non
     special = {}
     for attr in getattr(tokenizer, "_special_token_attrs", []):
         special[attr] = {"token": getattr(tokenizer, attr), "id": int(getattr(tokenizer, f"{attr}_id"))}
-    return {"file": TOKENIZER_FILE, "class": type(tokenizer).__name__, "special_tokens": special}
+    family = loaded.family
+    packing = {
+        "start": special[family.packing_start]["id"] if family.packing_start else None,
+        "end": special[family.packing_end]["id"] if family.packing_end else None,
+    }
+    return {
+        "file": TOKENIZER_FILE,
+        "class": type(tokenizer).__name__,
+        "special_tokens": special,
+        "packing": packing,
+    }
 
 
 def _manifest(loaded, dtype, graphs, sections, parity, tokenizer, started, progress) -> dict[str, Any]:

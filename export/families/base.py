@@ -72,6 +72,10 @@ class FamilySpec:
     sequence_dims: tuple[str, ...] = ()
     # keras_hub tokenizer class name, for reading a preset's vocabulary.
     tokenizer_class: str | None = None
+    # Special-token attributes framing one encoded sequence, as keras_hub's
+    # preprocessors pack it (DeBERTa: [CLS] ... [SEP]; T5: ... </s>).
+    packing_start: str | None = None
+    packing_end: str | None = None
 
     def graph(self, name: str) -> GraphSpec:
         for graph in self.graphs:

@@ -73,5 +73,7 @@ SPEC = register(
         max_sequence_config_key="max_sequence_length",
         sequence_dims=("sequence",),
         tokenizer_class="DebertaV3Tokenizer",
+        packing_start="cls_token",
+        packing_end="sep_token",
     )
 )

@@ -104,5 +104,6 @@ SPEC = register(
         # T5's bucketed relative positions take any length; memory is the only limit.
         max_sequence_config_key=None,
         tokenizer_class="T5Tokenizer",
+        packing_end="end_token",
     )
 )

@@ -1,0 +1,50 @@
+"""Backend registry and the `auto` choice."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from runtime.errors import BackendUnavailableError
+
+# name -> (module, class). Imported on demand: each pulls in its own engine.
+BACKENDS = {
+    "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend"),
+    "openvino": ("runtime.backends.openvino", "OpenVinoBackend"),
+}
+# On a CPU, which backend to prefer when the artifact has both. OpenVINO f32 ran
+# DeBERTa-base at 326 ms vs 404 ms for onnxruntime on the same converted graph
+# (../shared/DESIGN.md, batch 1, sequence 128, 2 cores); the benchmark harness
+# will replace this with per-artifact measurements.
+CPU_PREFERENCE = ("openvino", "onnxruntime")
+
+
+def backend_class(name: str):
+    if name not in BACKENDS:
+        raise BackendUnavailableError(f"Unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}.")
+    module, cls = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def choose(manifest: dict[str, Any], requested: str) -> tuple[str, str]:
+    """(backend name, reason) for `requested` ("auto" or a backend name)."""
+    formats = manifest["formats"]
+    if requested != "auto":
+        cls = backend_class(requested)
+        if cls.format not in formats:
+            raise BackendUnavailableError(
+                f"Backend {requested!r} needs the {cls.format} format; this artifact has {sorted(formats)}."
+            )
+        return requested, f"requested explicitly"
+    if "onnx" in formats:
+        from runtime.backends.onnxruntime import cuda_available
+
+        if cuda_available():
+            return "onnxruntime", "a CUDA GPU is usable: onnxruntime with the CUDA provider"
+    for name in CPU_PREFERENCE:
+        if backend_class(name).format in formats:
+            return name, f"CPU only: {name} is the faster CPU backend available for this artifact"
+    raise BackendUnavailableError(
+        f"No runtime backend reads this artifact's formats {sorted(formats)}; "
+        f"export onnx or openvino."
+    )

@@ -1,0 +1,48 @@
+"""onnxruntime: CUDA when a usable GPU is present, else CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from runtime.backends.base import Backend
+from runtime.errors import BackendUnavailableError
+from runtime.manifest import resolve
+
+
+def cuda_available() -> bool:
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+class OnnxRuntimeBackend(Backend):
+    format = "onnx"
+    name = "onnxruntime"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if cuda_available():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.providers = providers
+        self.sessions = {}
+        for graph, entry in self.section["graphs"].items():
+            path = resolve(self.directory, entry["file"])
+            self.sessions[graph] = ort.InferenceSession(str(path), options, providers=providers)
+
+    def resolve_precision(self, precision: str | None) -> str:
+        dtype = self.manifest["dtype"]
+        if precision not in (None, dtype, "f32" if dtype == "float32" else dtype):
+            raise BackendUnavailableError(
+                f"onnxruntime runs the artifact's own dtype ({dtype}); precision {precision!r} "
+                "needs an artifact exported in that dtype, or backend='openvino'."
+            )
+        return dtype
+
+    def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self.sessions[graph]  # InferenceSession.run is thread-safe
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, inputs)))

@@ -1,0 +1,27 @@
+"""SentencePiece tokenizer from the artifact; ids equal keras_hub's tokenizers' ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import sentencepiece as spm
+
+
+class Tokenizer:
+    def __init__(self, path: Path, special_tokens: dict[str, dict]) -> None:
+        self.processor = spm.SentencePieceProcessor(model_file=str(path))
+        self.special_tokens = {name: entry["id"] for name, entry in special_tokens.items()}
+        self.vocabulary_size = self.processor.get_piece_size()
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("tokenize takes a list of strings.")
+        return self.processor.encode(list(texts), out_type=int)
+
+    def detokenize(self, ids: Sequence[Sequence[int]]) -> list[str]:
+        return self.processor.decode([list(map(int, row)) for row in ids])
+
+    def token_id(self, name: str) -> int | None:
+        """Id of a special token by attribute name (`pad_token`, `end_token`, ...)."""
+        return self.special_tokens.get(name)

@@ -1,0 +1,237 @@
+"""runtime.load: backends, parity with the Keras outputs recorded at export, text, integrity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime import ArtifactError, BackendUnavailableError, InputError
+
+BACKENDS = ["onnxruntime", "openvino"]
+
+
+def _inputs(model, graph, batch=2, length=9, seed=0):
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in model.signature[graph]["inputs"]:
+        if spec["kind"] == "token_ids":
+            feeds[spec["name"]] = rng.integers(1, model.vocabulary_size, (batch, length)).astype(np.int32)
+        else:
+            mask = np.ones((batch, length), np.int32)
+            mask[1:, length // 2 :] = 0
+            feeds[spec["name"]] = mask
+    return feeds
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backends_match_keras(artifact, backend, request):
+    keras_model = _keras_model(artifact)
+    model = runtime.load(artifact, backend=backend)
+    assert model.backend == backend and model.precision in ("float32", "f32")
+    for graph in model.graphs:
+        feeds = _inputs(model, graph)
+        expected = keras_model[graph](feeds)
+        got = model.run(feeds, graph=graph)
+        assert set(got) == set(expected)
+        for name in got:
+            np.testing.assert_allclose(got[name], np.asarray(expected[name]), atol=1e-5)
+
+
+def _keras_model(artifact):
+    """Graph name -> Keras callable, rebuilt from the preset the artifact came from."""
+    from export.presets import load_model
+    from export.tracing import trace_graphs
+
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    loaded = load_model(manifest["source"], weights="auto")
+    return {t.name: (lambda feeds, t=t: t(feeds)) for t in trace_graphs(loaded.backbone, loaded.family)}
+
+
+def test_auto_backend_says_why(deberta_artifact):
+    model = runtime.load(deberta_artifact)
+    assert model.backend in BACKENDS and model.backend_reason
+
+
+def test_tokenizer_ids_equal_keras_hub(artifact):
+    import keras_hub
+
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    reference = keras_hub.models.Tokenizer.from_preset(manifest["source"])
+    model = runtime.load(artifact, backend="onnxruntime")
+    texts = ["the quick brown fox", "", "über café 東京 naïve", "kamire zentis olex " * 20, "  spaces  "]
+    ours = model.tokenizer.tokenize(texts)
+    for text, ids in zip(texts, ours):
+        assert ids == [int(i) for i in np.asarray(reference(text)).tolist()], text
+
+
+def test_encode_returns_one_array_per_text(deberta_artifact):
+    model = runtime.load(deberta_artifact, backend="onnxruntime")
+    texts = ["the quick brown fox", "dog", ""]
+    outputs = model.encode(texts)
+    hidden = model.signature["encoder"]["outputs"][0]["shape"][-1]
+    rows = model.tokenizer.tokenize(texts)
+    assert [o.shape for o in outputs] == [(len(r) + 2, hidden) for r in rows]  # [CLS] ... [SEP]
+    # Batching with padding does not change a text's result.
+    alone = model.encode(["dog"])[0]
+    np.testing.assert_allclose(alone, outputs[1], atol=1e-5)
+    long = model.encode(["dog " * 500])[0]
+    assert long.shape[0] == model.max_sequence_length["sequence"]
+    assert model.encode(["dog " * 500], max_length=10)[0].shape[0] == 10
+
+
+def test_t5_encode_appends_end_token(t5_artifact):
+    model = runtime.load(t5_artifact, backend="openvino")
+    [out] = model.encode(["the quick brown fox"])
+    assert out.shape[0] == len(model.tokenizer.tokenize(["the quick brown fox"])[0]) + 1
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda f: {k: v.astype(np.float32) for k, v in f.items()}, "must be int32"),
+        (lambda f: {k: v[0] for k, v in f.items()}, "rank 2"),
+        (lambda f: {**f, "token_ids": f["token_ids"][:1]}, "must match"),
+        (lambda f: {**f, "token_ids": f["token_ids"] + 10_000}, "must lie in \\[0, 120\\)"),
+        (lambda f: {**f, "token_ids": -f["token_ids"]}, "must lie in"),
+        (lambda f: {"token_ids": f["token_ids"]}, "missing \\['padding_mask'\\]"),
+        (lambda f: {**f, "extra": f["token_ids"]}, "unexpected \\['extra'\\]"),
+        (lambda f: {k: np.ones((2, 65), np.int32) for k in f}, "at most 64"),
+        (lambda f: {k: np.ones((2, 0), np.int32) for k in f}, "empty"),
+        (lambda f: {**f, "padding_mask": f["padding_mask"] * 2}, "0 or 1"),
+        (lambda f: [f], "dict of arrays"),
+    ],
+)
+def test_bad_inputs_raise_input_error_naming_the_problem(deberta_artifact, mutate, message):
+    model = runtime.load(deberta_artifact, backend="onnxruntime")
+    with pytest.raises(InputError, match=message):
+        model.run(mutate(_inputs(model, "encoder")))
+
+
+def test_int64_is_accepted(deberta_artifact):
+    model = runtime.load(deberta_artifact, backend="onnxruntime")
+    feeds = _inputs(model, "encoder")
+    a = model.run(feeds)
+    b = model.run({k: v.astype(np.int64) for k, v in feeds.items()})
+    np.testing.assert_array_equal(a["sequence_output"], b["sequence_output"])
+
+
+def test_graph_argument_required_when_several(t5_artifact):
+    model = runtime.load(t5_artifact, backend="onnxruntime")
+    with pytest.raises(InputError, match="pass graph="):
+        model.run(_inputs(model, "encoder"))
+    with pytest.raises(InputError, match="Unknown graph 'decoder'"):
+        model.run(_inputs(model, "encoder"), graph="decoder")
+
+
+@pytest.fixture
+def artifact_copy(deberta_artifact, tmp_path):
+    copy = tmp_path / "float32"
+    shutil.copytree(deberta_artifact, copy)
+    return copy
+
+
+def _edit_manifest(path, change):
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_missing_file_is_named(artifact_copy):
+    (artifact_copy / "onnx" / "encoder.onnx").unlink()
+    with pytest.raises(ArtifactError, match="onnx/encoder.onnx is missing"):
+        runtime.load(artifact_copy)
+
+
+def test_truncated_file_is_named(artifact_copy):
+    path = artifact_copy / "openvino" / "encoder.bin"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match="openvino/encoder.bin has 100 bytes"):
+        runtime.load(artifact_copy)
+
+
+def test_altered_file_is_named(artifact_copy):
+    path = artifact_copy / "onnx" / "encoder.onnx"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="onnx/encoder.onnx does not match its sha256"):
+        runtime.load(artifact_copy)
+
+
+def test_missing_or_corrupt_manifest(artifact_copy, tmp_path):
+    with pytest.raises(ArtifactError, match="does not exist"):
+        runtime.load(tmp_path / "nowhere")
+    (artifact_copy / "manifest.json").write_text("{not json")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        runtime.load(artifact_copy)
+    (artifact_copy / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match="manifest.json is missing"):
+        runtime.load(artifact_copy)
+
+
+def test_unknown_schema_version(artifact_copy):
+    _edit_manifest(artifact_copy, lambda m: m.update(schema_version=99))
+    with pytest.raises(ArtifactError, match="schema_version 99"):
+        runtime.load(artifact_copy)
+
+
+def test_paths_leaving_the_artifact_are_refused(artifact_copy):
+    _edit_manifest(artifact_copy, lambda m: m["files"].update({"../../etc/passwd": {"sha256": "", "bytes": 0}}))
+    with pytest.raises(ArtifactError, match="leaves the artifact directory"):
+        runtime.load(artifact_copy)
+
+
+def test_random_weights_warn_once(artifact_copy):
+    _edit_manifest(artifact_copy, lambda m: m["weights"].update(origin="random"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = runtime.load(artifact_copy, verify=False)
+        model.run(_inputs(model, "encoder"))
+    assert [w.category for w in caught] == [runtime.RandomWeightsWarning]
+
+
+def test_lower_precision_only_when_asked(deberta_artifact):
+    assert runtime.load(deberta_artifact, backend="openvino").precision == "f32"
+    with pytest.raises(BackendUnavailableError, match="onnxruntime runs the artifact's own dtype"):
+        runtime.load(deberta_artifact, backend="onnxruntime", precision="bf16")
+    with pytest.raises(BackendUnavailableError, match="Unknown backend 'tensorrt'"):
+        runtime.load(deberta_artifact, backend="tensorrt")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_eight_threads_match_serial_calls(deberta_artifact, backend):
+    model = runtime.load(deberta_artifact, backend=backend)
+    feeds = [_inputs(model, "encoder", batch=1 + i % 3, length=5 + i, seed=i) for i in range(16)]
+    serial = [model.run(f)["sequence_output"] for f in feeds]
+    results = [None] * len(feeds)
+
+    def work(indices):
+        for i in indices:
+            results[i] = model.run(feeds[i])["sequence_output"]
+
+    threads = [threading.Thread(target=work, args=(range(t, len(feeds), 8),)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(serial, results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_runtime_imports_no_tensorflow_or_keras():
+    code = (
+        "import sys, time; t = time.perf_counter(); import runtime; "
+        "print(time.perf_counter() - t); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'keras_hub', 'tf2onnx')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seconds, modules = run.stdout.splitlines()
+    assert modules == "[]"
