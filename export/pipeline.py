@@ -61,7 +61,8 @@ def export_model(
     with progress.stage("load"):
         loaded = load_model(preset, weights, seed)
     for warning in loaded.warnings:
-        progress.log(f"WARNING: {warning}")
+        banner = "!" * 78
+        progress.log(f"{banner}\n  WARNING: {warning}\n{banner}")
     final = Path(out) / loaded.name / dtype
     tol = tolerance(dtype)
     with staged_directory(final) as staging:

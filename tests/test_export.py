@@ -105,3 +105,32 @@ def test_openvino_ir_pins_f32_precision(deberta_artifact):
     model = ov.Core().read_model(str(deberta_artifact / "openvino" / "encoder.xml"))
     hint = model.get_rt_info(["runtime_options", "INFERENCE_PRECISION_HINT"])
     assert hint.astype(str) == "f32"
+
+
+def test_seed_preset_with_random_weights_is_marked(tmp_path, monkeypatch):
+    """The seed-preset path end to end, on a tiny architecture registered for the test."""
+    from conftest import TINY_T5, run_export
+    from export.families import FAMILIES, SeedPreset
+
+    family = FAMILIES["t5"]
+    params = family.count_params(TINY_T5)
+    monkeypatch.setitem(family.seed_presets, "t5_tiny_seed", SeedPreset("t5_tiny_seed", TINY_T5, params))
+    monkeypatch.setenv("KERAS_AOT_OFFLINE", "1")  # auto must fall back to random
+    artifact = run_export("t5_tiny_seed", tmp_path, formats=["onnx"], weights="auto")
+    m = manifest(artifact)
+    assert m["weights"]["origin"] == "random" and "RANDOM WEIGHTS" in m["weights"]["warning"]
+    assert m["parameters"] == params and m["tokenizer"] is None
+
+
+def test_large_weights_go_to_external_data(tiny_deberta_preset, tmp_path, monkeypatch):
+    from conftest import run_export
+    from export.formats import onnx as onnx_format
+
+    monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_BYTES", 0)
+    artifact = run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
+    entry = manifest(artifact)["formats"]["onnx"]["graphs"]["encoder"]
+    assert entry["external_data"] == "onnx/encoder.onnx.data"
+    assert (artifact / entry["external_data"]).stat().st_size > 4 * 120 * 16
+    session = ort.InferenceSession(str(artifact / entry["file"]), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {"token_ids": np.ones((1, 4), np.int32), "padding_mask": np.ones((1, 4), np.int32)})
+    assert np.all(np.isfinite(outputs[0]))
