@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_DTYPES = ("float32",)
 PLANNED_DTYPES = ("float16", "bfloat16", "int8")
 TOKENIZER_FILE = "tokenizer/vocabulary.spm"
+REFERENCE_DIR = "reference"
 
 
 def check_dtype(dtype: str) -> None:
@@ -84,8 +85,10 @@ def export_model(
             worst = max(r["max_abs_diff"] for r in parity if r["format"] == name)
             progress.log(f"{name}: max abs diff {worst:.2e} (tolerance {tol:.0e})")
         with progress.stage("write"):
+            reference = _write_reference(references, staging)
             tokenizer = _write_tokenizer(loaded, staging)
             manifest = _manifest(loaded, dtype, graphs, sections, parity, tokenizer, started, progress)
+            manifest["reference"] = reference
             manifest["files"] = file_table(staging)
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
@@ -105,6 +108,26 @@ def _reference_outputs(loaded: LoadedModel, graphs) -> dict[str, list[tuple[dict
             cases.append((shape, inputs, outputs))
         references[traced.name] = cases
     return references
+
+
+def _write_reference(references, staging: Path) -> dict[str, Any]:
+    """Keras inputs and outputs of the largest validation case, per graph.
+
+    Lets any consumer (runtime tests, C++ examples) check an artifact against
+    Keras without TensorFlow: `reference/<graph>.npz` holds `input:<name>` and
+    `output:<name>` arrays.
+    """
+    directory = staging / REFERENCE_DIR
+    directory.mkdir()
+    entries = {}
+    for graph, cases in references.items():
+        shape, inputs, outputs = cases[-1]
+        path = directory / f"{graph}.npz"
+        arrays = {f"input:{k}": v for k, v in inputs.items()}
+        arrays.update({f"output:{k}": v for k, v in outputs.items()})
+        np.savez(path, **arrays)
+        entries[graph] = {"file": f"{REFERENCE_DIR}/{path.name}", "shape": shape}
+    return entries
 
 
 def _write_tokenizer(loaded: LoadedModel, staging: Path) -> dict[str, Any] | None:
