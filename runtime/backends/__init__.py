@@ -12,10 +12,11 @@ BACKENDS = {
     "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend"),
     "openvino": ("runtime.backends.openvino", "OpenVinoBackend"),
 }
-# On a CPU, which backend to prefer when the artifact has both. OpenVINO f32 ran
-# DeBERTa-base at 326 ms vs 404 ms for onnxruntime on the same converted graph
-# (../shared/DESIGN.md, batch 1, sequence 128, 2 cores); the benchmark harness
-# will replace this with per-artifact measurements.
+# On a CPU, which backend to prefer when the artifact has both. Measured with
+# benchmarks/runtime_latency.py on our deberta_v3_extra_small_en artifact, f32,
+# 2 cores, interleaved runs: OpenVINO/onnxruntime median ratio 0.95 at batch 1 x
+# 128 and 0.78 at batch 8 x 128 (results/runtime_latency.jsonl). The benchmark
+# harness will replace this constant with per-artifact measurements.
 CPU_PREFERENCE = ("openvino", "onnxruntime")
 
 
