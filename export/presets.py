@@ -149,7 +149,12 @@ def _load_handle(handle: str, weights: str) -> LoadedModel:
 def _from_hub(handle: str, name: str, origin: str) -> LoadedModel:
     import keras_hub
 
-    backbone = keras_hub.models.Backbone.from_preset(handle)
+    try:
+        backbone = keras_hub.models.Backbone.from_preset(handle)
+    except OSError as error:  # requests' connection errors are OSErrors
+        raise WeightsUnavailableError(
+            f"Downloading {handle!r} failed: {error}. Use WEIGHTS=random for the architecture alone."
+        ) from error
     family = family_for_class(type(backbone).__name__)
     try:
         tokenizer = keras_hub.models.Tokenizer.from_preset(handle)

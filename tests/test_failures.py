@@ -84,3 +84,13 @@ def test_cli_unknown_preset_exits_2_with_message():
     run = _cli("nope_preset", "--weights", "random")
     assert run.returncode == 2
     assert "Unknown preset 'nope_preset'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_cli_exports_with_progress_per_stage(tiny_deberta_preset, tmp_path, capsys):
+    from export.cli import main
+
+    assert main([str(tiny_deberta_preset), "--formats", "onnx", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    for stage in ("load done", "trace done", "convert onnx done", "validate onnx done", "write done"):
+        assert stage in captured.err
+    assert captured.out.strip() == str(tmp_path / "tiny_deberta" / "float32")
