@@ -9,7 +9,8 @@ from typing import Iterator, TextIO
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None = sys.stderr) -> None:
+    def __init__(self, stream: TextIO | None | bool = True) -> None:
+        """stream: True for the current sys.stderr (looked up at each line), None for silence."""
         self.stream = stream
         self.start = time.perf_counter()
         self.seconds: dict[str, float] = {}
@@ -17,7 +18,8 @@ class Progress:
     def log(self, message: str) -> None:
         if self.stream is not None:
             elapsed = time.perf_counter() - self.start
-            print(f"[{elapsed:7.1f}s] {message}", file=self.stream, flush=True)
+            stream = sys.stderr if self.stream is True else self.stream
+            print(f"[{elapsed:7.1f}s] {message}", file=stream, flush=True)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
