@@ -58,10 +58,17 @@ def test_param_formula_matches_built_model(family_name, overrides):
 
 
 def _check_built(name):
+    import gc
+
+    import keras
+
     family, preset = seed_preset(name)
     backbone = _build(family, preset.config)
     assert backbone.count_params() == EXPECTED_PARAMS[name]
     assert type(backbone).__name__ == family.backbone_class
+    del backbone  # real-size models: free before the next one is built
+    keras.backend.clear_session()
+    gc.collect()
 
 
 @pytest.mark.parametrize("name", SMALL)
