@@ -85,6 +85,12 @@ def test_tokenizer_ids_equal_keras_hub(artifact):
         assert ids == [int(i) for i in np.asarray(reference(text)).tolist()], text
 
 
+def test_tokenizer_round_trips_text(t5_artifact):
+    model = runtime.load(t5_artifact, backend="onnxruntime")
+    texts = ["the quick brown fox", "kamire zentis"]
+    assert model.tokenizer.detokenize(model.tokenizer.tokenize(texts)) == texts
+
+
 def test_encode_returns_one_array_per_text(deberta_artifact):
     model = runtime.load(deberta_artifact, backend="onnxruntime")
     texts = ["the quick brown fox", "dog", ""]

@@ -77,13 +77,6 @@ class FamilySpec:
     packing_start: str | None = None
     packing_end: str | None = None
 
-    def graph(self, name: str) -> GraphSpec:
-        for graph in self.graphs:
-            if graph.name == name:
-                return graph
-        known = ", ".join(g.name for g in self.graphs)
-        raise KeyError(f"Family {self.name!r} has no graph {name!r}; it has: {known}.")
-
     def sequence_limits(self, config: Mapping[str, Any]) -> dict[str, int]:
         """Longest length per named sequence axis, e.g. {"sequence": 512}."""
         if self.max_sequence_config_key is None:

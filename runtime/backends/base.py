@@ -43,7 +43,3 @@ class Backend(ABC):
     @abstractmethod
     def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one graph on checked inputs; thread-safe."""
-
-    @classmethod
-    def usable(cls) -> bool:
-        return True

@@ -28,10 +28,12 @@ class OnnxRuntimeBackend(Backend):
         if cuda_available():
             providers.insert(0, "CUDAExecutionProvider")
         self.providers = providers
-        self.sessions = {}
+        self.sessions, self.output_names = {}, {}
         for graph, entry in self.section["graphs"].items():
             path = resolve(self.directory, entry["file"])
-            self.sessions[graph] = ort.InferenceSession(str(path), options, providers=providers)
+            session = ort.InferenceSession(str(path), options, providers=providers)
+            self.sessions[graph] = session
+            self.output_names[graph] = [o.name for o in session.get_outputs()]
 
     def resolve_precision(self, precision: str | None) -> str:
         dtype = self.manifest["dtype"]
@@ -43,6 +45,5 @@ class OnnxRuntimeBackend(Backend):
         return dtype
 
     def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = self.sessions[graph]  # InferenceSession.run is thread-safe
-        names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, inputs)))
+        names = self.output_names[graph]  # InferenceSession.run is thread-safe
+        return dict(zip(names, self.sessions[graph].run(names, inputs)))
