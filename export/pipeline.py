@@ -89,6 +89,7 @@ def export_model(
             tokenizer = _write_tokenizer(loaded, staging)
             manifest = _manifest(loaded, dtype, graphs, sections, parity, tokenizer, started, progress)
             manifest["reference"] = reference
+            manifest["generation"] = _generation(loaded)
             manifest["files"] = file_table(staging)
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
@@ -103,7 +104,7 @@ def _reference_outputs(loaded: LoadedModel, graphs) -> dict[str, list[tuple[dict
     for traced in graphs:
         cases = []
         for index, case in enumerate(CASES):
-            shape, inputs = case_inputs(traced.spec, case, vocabulary, limits, seed=index)
+            shape, inputs = case_inputs(traced.spec, traced.input_shapes, case, vocabulary, limits, seed=index)
             outputs = {k: np.asarray(v) for k, v in traced(inputs).items()}
             cases.append((shape, inputs, outputs))
         references[traced.name] = cases
@@ -128,6 +129,19 @@ def _write_reference(references, staging: Path) -> dict[str, Any]:
         np.savez(path, **arrays)
         entries[graph] = {"file": f"{REFERENCE_DIR}/{path.name}", "shape": shape}
     return entries
+
+
+def _generation(loaded: LoadedModel) -> dict[str, int] | None:
+    """Token ids for generation (`<role>_token_id`), from the tokenizer when there is one."""
+    roles = loaded.family.generation
+    if roles is None:
+        return None
+    tokenizer = loaded.tokenizer
+    ids = {}
+    for role, (attribute, default) in roles.items():
+        value = getattr(tokenizer, f"{attribute}_id", None) if tokenizer is not None else None
+        ids[f"{role}_token_id"] = int(default if value is None else value)
+    return ids
 
 
 def _write_tokenizer(loaded: LoadedModel, staging: Path) -> dict[str, Any] | None:
@@ -177,7 +191,8 @@ def _manifest(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
         "graphs": {
             traced.name: {
                 "inputs": [
-                    {"name": t.name, "dtype": t.dtype, "shape": list(t.dims), "kind": t.kind}
+                    {"name": t.name, "dtype": t.dtype, "shape": traced.input_shapes[t.name], "kind": t.kind}
+                    | ({"bound": t.bound} if t.bound else {})
                     for t in traced.spec.inputs
                 ],
                 "outputs": [

@@ -29,44 +29,49 @@ warnings.filterwarnings("ignore", message=".*does not support masking.*", catego
 @dataclass
 class TracedGraph:
     spec: GraphSpec
-    model: keras.Model  # functional sub-model: graph inputs -> graph outputs
+    model: keras.Model  # maps {input name: tensor} -> {output name: tensor}
     input_signature: list[tf.TensorSpec]
-    # Output name -> shape with dynamic axes named, e.g. ["batch", "sequence", 384].
+    # Name -> shape with dynamic axes named and fixed ones sized, e.g. ["batch", "sequence", 384].
+    input_shapes: dict[str, list[str | int]]
     output_shapes: dict[str, list[str | int]]
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def input_shapes(self) -> dict[str, list[str | int]]:
-        return {t.name: list(t.dims) for t in self.spec.inputs}
-
     def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return self.model(inputs, training=False)
 
 
 def trace_graphs(backbone: keras.Model, family: FamilySpec) -> list[TracedGraph]:
-    return [trace_graph(backbone, graph) for graph in family.graphs]
+    static = family.static_dims(backbone.get_config())
+    return [trace_graph(backbone, graph, static) for graph in family.graphs]
 
 
-def trace_graph(backbone: keras.Model, graph: GraphSpec) -> TracedGraph:
+def trace_graph(backbone: keras.Model, graph: GraphSpec, static: dict[str, int]) -> TracedGraph:
+    model = graph.builder(backbone) if graph.builder else _sub_model(backbone, graph)
+    inputs = {t.name: resolve_dims(t.dims, static) for t in graph.inputs}
+    outputs = {t.name: resolve_dims(t.dims, static) for t in graph.outputs}
+    signature = [
+        tf.TensorSpec([d if isinstance(d, int) else None for d in inputs[t.name]], t.dtype, name=t.name)
+        for t in graph.inputs
+    ]
+    return TracedGraph(graph, model, signature, inputs, outputs)
+
+
+def resolve_dims(dims: tuple[str, ...], static: dict[str, int]) -> list[str | int]:
+    """Axis names -> sizes where the architecture fixes them, names where dynamic."""
+    return [static.get(d, d) for d in dims]
+
+
+def _sub_model(backbone: keras.Model, graph: GraphSpec) -> keras.Model:
     model_inputs = _as_dict(backbone.input, "input")
     model_outputs = _as_dict(backbone.output, "output", graph.output_names)
-    sub_model = keras.Model(
+    return keras.Model(
         inputs={name: model_inputs[name] for name in graph.input_names},
         outputs={name: model_outputs[name] for name in graph.output_names},
         name=f"{backbone.name}_{graph.name}",
     )
-    signature = [
-        tf.TensorSpec([None] * len(t.dims), t.dtype, name=t.name) for t in graph.inputs
-    ]
-    output_shapes = {}
-    for spec in graph.outputs:
-        static = tuple(model_outputs[spec.name].shape)
-        output_shapes[spec.name] = [
-            spec.dims[i] if i < len(spec.dims) else int(static[i]) for i in range(len(static))
-        ]
-    return TracedGraph(graph, sub_model, signature, output_shapes)
 
 
 def _as_dict(tensors: Any, what: str, names: tuple[str, ...] = ()) -> dict[str, Any]:

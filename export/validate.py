@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from export.errors import ConversionError, ParityError
-from export.families.base import PADDING_MASK, TOKEN_IDS, GraphSpec
+from export.families.base import CACHE_INDEX, PADDING_MASK, STATE, TOKEN_IDS, GraphSpec
 from export.formats import Runner
 
 # Axis sizes per validation case. Sequence-like axes differ between cases and
 # from each other so a transposed or mis-bound axis cannot pass by accident.
 CASES = (
-    {"batch": 1, "sequence": 7, "encoder_sequence": 7, "decoder_sequence": 5},
-    {"batch": 3, "sequence": 37, "encoder_sequence": 37, "decoder_sequence": 11},
+    {"batch": 1, "sequence": 7, "encoder_sequence": 7, "decoder_sequence": 5, "cache_sequence": 6},
+    {"batch": 3, "sequence": 37, "encoder_sequence": 37, "decoder_sequence": 11, "cache_sequence": 13},
 )
 
 
@@ -31,30 +31,45 @@ def tolerance(dtype: str) -> float:
 
 
 def case_inputs(
-    graph: GraphSpec, case: dict[str, int], vocabulary_size: int, limits: dict[str, int], seed: int
+    graph: GraphSpec,
+    shapes: dict[str, list[str | int]],
+    case: dict[str, int],
+    vocabulary_size: int,
+    limits: dict[str, int],
+    seed: int,
 ) -> tuple[dict[str, int], dict[str, np.ndarray]]:
-    """(axis sizes used, inputs): random token ids, trailing padding on every row but the first."""
+    """(dynamic axis sizes used, inputs) for one validation case.
+
+    Token ids are random with pad id 0 in padded slots; every row but the first
+    of a padding mask ends in padding; states are standard normal; a cache index
+    points into the second half of its axis.
+    """
     rng = np.random.default_rng(seed)
     sizes = {dim: min(size, limits.get(dim, size)) for dim, size in case.items()}
-    lengths = {}  # per sequence axis: real tokens in each row
-    for spec in graph.inputs:
-        batch, axis = (sizes[d] for d in spec.dims)
-        seq_dim = spec.dims[1]
-        if seq_dim not in lengths:
-            lengths[seq_dim] = [axis] + [max(1, axis - (axis * (r + 1)) // (batch + 1)) for r in range(batch - 1)]
+    used = {d: sizes[d] for t in graph.inputs for d in shapes[t.name] if isinstance(d, str)}
     inputs = {}
     for spec in graph.inputs:
-        batch, axis = (sizes[d] for d in spec.dims)
-        mask = (np.arange(axis)[None, :] < np.array(lengths[spec.dims[1]])[:, None]).astype(spec.dtype)
-        if spec.kind == PADDING_MASK:
-            inputs[spec.name] = mask
-        elif spec.kind == TOKEN_IDS:
-            ids = rng.integers(1, vocabulary_size, size=(batch, axis))
-            inputs[spec.name] = (ids * mask).astype(spec.dtype)  # pad id 0 in padded slots
+        shape = tuple(sizes[d] if isinstance(d, str) else d for d in shapes[spec.name])
+        if spec.kind in (TOKEN_IDS, PADDING_MASK):
+            mask = _padding(*shape).astype(spec.dtype)
+            if spec.kind == PADDING_MASK:
+                inputs[spec.name] = mask
+            else:
+                ids = rng.integers(1, vocabulary_size, size=shape)
+                inputs[spec.name] = (ids * mask).astype(spec.dtype)
+        elif spec.kind == STATE:
+            inputs[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
+        elif spec.kind == CACHE_INDEX:
+            inputs[spec.name] = np.array(sizes[spec.bound] * 2 // 3, spec.dtype)
         else:
             raise ValueError(f"Input {spec.name!r} has unknown kind {spec.kind!r}.")
-    used = {dim: sizes[dim] for spec in graph.inputs for dim in spec.dims}
     return used, inputs
+
+
+def _padding(batch: int, length: int) -> np.ndarray:
+    """1 for real tokens: row 0 full, later rows progressively shorter (at least 1 token)."""
+    lengths = [length] + [max(1, length - length * (r + 1) // (batch + 1)) for r in range(batch - 1)]
+    return np.arange(length)[None, :] < np.array(lengths)[:, None]
 
 
 def compare(

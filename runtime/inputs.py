@@ -31,7 +31,7 @@ def check_inputs(
     arrays, sizes = {}, {}
     for spec in signature["inputs"]:
         name = spec["name"]
-        array = _as_int32(name, inputs[name])
+        array = _convert(name, inputs[name], spec.get("dtype", "int32"))
         dims = spec["shape"]
         if array.ndim != len(dims):
             raise InputError(
@@ -53,16 +53,24 @@ def check_inputs(
                 raise InputError(
                     f"Input {name!r} has {dim} length {size}; the model takes at most {limit}."
                 )
-        _check_values(name, spec.get("kind"), array, vocabulary_size)
         arrays[name] = array
+    for spec in signature["inputs"]:
+        bound = sizes.get(spec.get("bound"), (None, None))[1]
+        _check_values(spec["name"], spec.get("kind"), arrays[spec["name"]], vocabulary_size, bound)
     return arrays
 
 
-def _as_int32(name: str, value: Any) -> np.ndarray:
+def _convert(name: str, value: Any, dtype: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as error:  # ragged lists and the like
         raise InputError(f"Input {name!r} is not a rectangular array: {error}") from error
+    if dtype == "float32":
+        if not np.issubdtype(array.dtype, np.floating):
+            raise InputError(f"Input {name!r} must be float32; received {array.dtype}.")
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"Input {name!r} holds NaN or infinite values.")
+        return array.astype(np.float32, copy=False)
     if array.dtype == np.int32:
         return array
     if array.dtype == np.bool_:
@@ -74,7 +82,9 @@ def _as_int32(name: str, value: Any) -> np.ndarray:
     return array.astype(np.int32)
 
 
-def _check_values(name: str, kind: str | None, array: np.ndarray, vocabulary_size: int) -> None:
+def _check_values(
+    name: str, kind: str | None, array: np.ndarray, vocabulary_size: int, bound: int | None
+) -> None:
     if kind == "token_ids":
         low, high = int(array.min()), int(array.max())
         if low < 0 or high >= vocabulary_size:
@@ -85,3 +95,6 @@ def _check_values(name: str, kind: str | None, array: np.ndarray, vocabulary_siz
     elif kind == "padding_mask":
         if not np.isin(array, (0, 1)).all():
             raise InputError(f"Input {name!r} is a padding mask; values must be 0 or 1.")
+    elif kind == "cache_index" and bound is not None:
+        if not 0 <= int(array) < bound:
+            raise InputError(f"Input {name!r} is {int(array)}; it must lie in [0, {bound}) (the cache length).")

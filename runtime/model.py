@@ -11,6 +11,7 @@ import numpy as np
 
 from runtime.backends import backend_class, choose
 from runtime.errors import InputError, RandomWeightsWarning
+from runtime.generation import CachedDecoder, TokenIds, beam_search, greedy
 from runtime.inputs import check_inputs
 from runtime.manifest import read_manifest, resolve
 from runtime.tokenizer import Tokenizer
@@ -65,32 +66,97 @@ class Model:
 
     def encode(self, texts: Sequence[str], max_length: int | None = None) -> list[np.ndarray]:
         """Tokenize, pack, pad and run the `encoder` graph; one [length, hidden] array per text."""
-        if self.tokenizer is None:
-            raise InputError(f"{self.path} has no tokenizer; pass token ids to run() instead.")
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
+        if not _is_text_list(texts):
             raise InputError(f"encode takes a list of strings; received {type(texts).__name__}.")
-        if not all(isinstance(t, str) for t in texts):
-            raise InputError("encode takes a list of strings; some items are not strings.")
         if not texts:
             return []
         spec = self.signature["encoder"]
         ids_spec, mask_spec = _input_of_kind(spec, "token_ids"), _input_of_kind(spec, "padding_mask")
+        token_ids, mask = self._pack_texts(texts, max_length, "encoder")
+        outputs = self.run({ids_spec["name"]: token_ids, mask_spec["name"]: mask}, graph="encoder")
+        hidden = outputs[spec["outputs"][0]["name"]]
+        return [hidden[i, : int(m.sum())] for i, m in enumerate(mask)]
+
+    def generate(
+        self,
+        inputs: Sequence[str] | np.ndarray,
+        max_new_tokens: int = 32,
+        num_beams: int = 1,
+        padding_mask: np.ndarray | None = None,
+        length_penalty: float = 1.0,
+        early_stopping: bool = True,
+    ) -> list[str] | np.ndarray:
+        """Text-to-text generation for encoder-decoder artifacts.
+
+        `inputs`: a list of strings (needs the tokenizer; returns strings) or int
+        encoder token ids [batch, sequence] with an optional `padding_mask`
+        (default: all ones). Ids come back as int32 [batch, new_len]: the tokens
+        after the decoder start token, up to and including the first end token,
+        right-padded with the pad id. num_beams=1 is greedy decoding.
+        """
+        ids = self.manifest.get("generation")
+        if not ids or "decoder_step" not in self.signature:
+            raise InputError(f"{self.path} has no decoder_step graph: it cannot generate.")
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be a positive int; received {max_new_tokens!r}.")
+        if not isinstance(num_beams, int) or num_beams < 1:
+            raise InputError(f"num_beams must be a positive int; received {num_beams!r}.")
+        texts = not isinstance(inputs, np.ndarray) and _is_text_list(inputs)
+        if texts and not inputs:
+            return []
+        if texts:
+            if padding_mask is not None:
+                raise InputError("padding_mask is only for token-id inputs; texts are padded here.")
+            token_ids, padding_mask = self._pack_texts(inputs, None, "encoder")
+        else:
+            token_ids = inputs
+            padding_mask = np.ones(np.shape(inputs), np.int32) if padding_mask is None else padding_mask
+        arrays = check_inputs(
+            "encoder",
+            self.signature["encoder"],
+            {"encoder_token_ids": token_ids, "encoder_padding_mask": padding_mask},
+            self.vocabulary_size,
+            self.max_sequence_length,
+        )
+        tokens = TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
+        batch = arrays["encoder_token_ids"].shape[0]
+        decoder = CachedDecoder(
+            self._engine.run,
+            self.signature["decoder_step"],
+            arrays["encoder_token_ids"],
+            arrays["encoder_padding_mask"],
+            length=max_new_tokens,
+            copies=num_beams,
+        )
+        if num_beams == 1:
+            generated = greedy(decoder, batch, max_new_tokens, tokens)
+        else:
+            generated = beam_search(
+                decoder, batch, num_beams, max_new_tokens, tokens, length_penalty, early_stopping
+            )
+        if not texts:
+            return generated
+        special = {tokens.end, tokens.pad, tokens.decoder_start}
+        return self.tokenizer.detokenize([[t for t in row if t not in special] for row in generated])
+
+    def _pack_texts(self, texts: Sequence[str], max_length: int | None, graph: str) -> tuple[np.ndarray, np.ndarray]:
+        """Tokenize, frame with the family's special tokens, truncate and right-pad."""
+        if self.tokenizer is None:
+            raise InputError(f"{self.path} has no tokenizer; pass token ids instead of text.")
+        ids_spec = _input_of_kind(self.signature[graph], "token_ids")
         limit = self.max_sequence_length.get(ids_spec["shape"][1])
         if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
             raise InputError(f"max_length must be a positive int; received {max_length!r}.")
         if max_length is not None and limit is not None and max_length > limit:
             raise InputError(f"max_length {max_length} exceeds the model's limit of {limit} tokens.")
-        length_cap = max_length or limit
-        rows = [self._pack(ids, length_cap) for ids in self.tokenizer.tokenize(texts)]
+        rows = [self._pack(ids, max_length or limit) for ids in self.tokenizer.tokenize(texts)]
         width = max(len(r) for r in rows)
         token_ids = np.full((len(rows), width), self._pad_id(), np.int32)
         mask = np.zeros((len(rows), width), np.int32)
         for i, row in enumerate(rows):
             token_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        outputs = self.run({ids_spec["name"]: token_ids, mask_spec["name"]: mask}, graph="encoder")
-        hidden = outputs[spec["outputs"][0]["name"]]
-        return [hidden[i, : len(row)] for i, row in enumerate(rows)]
+        return token_ids, mask
 
     def _pack(self, ids: list[int], cap: int | None) -> list[int]:
         """Add the family's start/end tokens (manifest `tokenizer.packing`), truncating to `cap`."""
@@ -123,6 +189,14 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r}, backend={self.backend!r}, precision={self.precision!r})"
+
+
+def _is_text_list(value: Any) -> bool:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes))
+        and all(isinstance(item, str) for item in value)
+    )
 
 
 def _input_of_kind(graph: dict[str, Any], kind: str) -> dict[str, Any]:

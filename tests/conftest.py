@@ -75,12 +75,30 @@ def t5_vocabulary() -> bytes:
     )
 
 
-def save_preset(directory: Path, backbone_class: str, config: dict, tokenizer_class: str | None, proto: bytes | None) -> Path:
+def save_preset(
+    directory: Path,
+    backbone_class: str,
+    config: dict,
+    tokenizer_class: str | None,
+    proto: bytes | None,
+    scramble: float | None = None,
+) -> Path:
+    """Build, optionally redraw every matrix from N(0, scramble), and save a preset.
+
+    Freshly initialised tiny T5s decode the same token forever; redrawn weights
+    give varied greedy and beam outputs, which generation parity needs.
+    """
     import keras
     import keras_hub
+    import numpy as np
 
     keras.utils.set_random_seed(7)
     backbone = getattr(keras_hub.models, backbone_class)(**config)
+    if scramble:
+        rng = np.random.default_rng(7)
+        for variable in backbone.weights:
+            if len(variable.shape) >= 2:
+                variable.assign(rng.normal(0, scramble, variable.shape).astype("float32"))
     backbone.save_to_preset(str(directory))
     if proto is not None:
         getattr(keras_hub.models, tokenizer_class)(proto=proto).save_to_preset(str(directory))
@@ -96,7 +114,16 @@ def tiny_deberta_preset(tmp_path_factory, deberta_vocabulary) -> Path:
 @pytest.fixture(scope="session")
 def tiny_t5_preset(tmp_path_factory, t5_vocabulary) -> Path:
     path = tmp_path_factory.mktemp("presets") / "tiny_t5"
-    return save_preset(path, "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary)
+    return save_preset(path, "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.3)
+
+
+@pytest.fixture(scope="session")
+def tied_t5_artifact(tmp_path_factory, t5_vocabulary) -> Path:
+    """T5 with tied embeddings (the LM head rescales by hidden ** -0.5), ONNX and OpenVINO."""
+    path = tmp_path_factory.mktemp("presets") / "tiny_t5_tied"
+    config = {**TINY_T5, "tie_embedding_weights": True}
+    save_preset(path, "T5Backbone", config, "T5Tokenizer", t5_vocabulary, scramble=0.3)
+    return run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino"])
 
 
 def run_export(preset: Path | str, out: Path, **kwargs) -> Path:

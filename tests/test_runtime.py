@@ -16,6 +16,8 @@ import runtime
 from runtime import ArtifactError, BackendUnavailableError, InputError
 
 BACKENDS = ["onnxruntime", "openvino"]
+# The export's float32 tolerance; the scrambled tiny T5 amplifies rounding to ~4e-5.
+ATOL = 1e-4
 
 
 def _inputs(model, graph, batch=2, length=9, seed=0):
@@ -39,33 +41,37 @@ def test_backends_match_keras_outputs_recorded_at_export(artifact, backend):
         with np.load(artifact / entry["file"]) as data:
             feeds = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("input:")}
             expected = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("output:")}
-        assert feeds["token_ids" if "token_ids" in feeds else "encoder_token_ids"].shape[0] == 3
+        assert next(iter(feeds.values())).shape[0] == 3
         got = model.run(feeds, graph=graph)
         assert set(got) == set(expected)
         for name in got:
-            np.testing.assert_allclose(got[name], expected[name], atol=1e-5)
+            np.testing.assert_allclose(got[name], expected[name], atol=ATOL)
+
+
+NEW_CASE = {"batch": 2, "sequence": 9, "encoder_sequence": 9, "decoder_sequence": 4, "cache_sequence": 7}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backends_match_keras_at_a_new_shape(artifact, backend):
-    keras_model = _keras_model(artifact)
+    from export.validate import case_inputs
+
     model = runtime.load(artifact, backend=backend)
-    for graph in model.graphs:
-        feeds = _inputs(model, graph)
-        expected = keras_model[graph](feeds)
-        got = model.run(feeds, graph=graph)
+    for traced in _traced_graphs(artifact):
+        _, feeds = case_inputs(traced.spec, traced.input_shapes, NEW_CASE, model.vocabulary_size, {}, seed=5)
+        expected = traced(feeds)
+        got = model.run(feeds, graph=traced.name)
         for name in got:
-            np.testing.assert_allclose(got[name], np.asarray(expected[name]), atol=1e-5)
+            np.testing.assert_allclose(got[name], np.asarray(expected[name]), atol=ATOL)
 
 
-def _keras_model(artifact):
-    """Graph name -> Keras callable, rebuilt from the preset the artifact came from."""
+def _traced_graphs(artifact):
+    """The artifact's graphs as Keras callables, rebuilt from the preset it came from."""
     from export.presets import load_model
     from export.tracing import trace_graphs
 
     manifest = json.loads((artifact / "manifest.json").read_text())
     loaded = load_model(manifest["source"], weights="auto")
-    return {t.name: (lambda feeds, t=t: t(feeds)) for t in trace_graphs(loaded.backbone, loaded.family)}
+    return trace_graphs(loaded.backbone, loaded.family)
 
 
 def test_auto_backend_says_why(deberta_artifact):

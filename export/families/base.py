@@ -11,33 +11,46 @@ from typing import Any, Callable, Mapping
 
 # Kinds of graph inputs. They decide how validation data is generated and how
 # the runtime checks a call: token ids must lie in [0, vocabulary_size), a
-# padding mask is 1 for real tokens then 0 for padding.
+# padding mask is 1 for real tokens then 0 for padding, a state is any finite
+# float tensor (a key/value cache), a cache index is a scalar position below
+# the size of the axis named by `bound`.
 TOKEN_IDS = "token_ids"
 PADDING_MASK = "padding_mask"
-INPUT_KINDS = (TOKEN_IDS, PADDING_MASK)
+STATE = "state"
+CACHE_INDEX = "cache_index"
+INPUT_KINDS = (TOKEN_IDS, PADDING_MASK, STATE, CACHE_INDEX)
 
 
 @dataclass(frozen=True)
 class TensorSpec:
     """One graph input or output.
 
-    `dims` names the dynamic leading axes (`batch`, `sequence`, ...). Trailing
-    static axes (e.g. the hidden size of an output) are read from the Keras model.
+    `dims` names every axis. A name the family's `static_dims` maps to a size
+    (e.g. `hidden`, `layers`) is fixed by the architecture; any other name
+    (`batch`, `sequence`, ...) is a dynamic axis.
     """
 
     name: str
     dims: tuple[str, ...]
     dtype: str = "int32"
     kind: str | None = None
+    bound: str | None = None  # CACHE_INDEX only: the axis whose size bounds the value
 
 
 @dataclass(frozen=True)
 class GraphSpec:
-    """A graph to trace: a subset of the model's inputs mapped to a subset of its outputs."""
+    """A graph to trace.
+
+    Without a `builder`, the graph is a sub-model of the backbone: a subset of its
+    inputs mapped to a subset of its outputs. With one, `builder(backbone)`
+    returns a Keras model mapping {input name: tensor} to {output name: tensor}
+    (used for graphs the backbone has no call for, such as a decoding step).
+    """
 
     name: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    builder: Callable[[Any], Any] | None = None
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -65,6 +78,8 @@ class FamilySpec:
     graphs: tuple[GraphSpec, ...]
     # Exact parameter count from a backbone config, without building the model.
     count_params: Callable[[Mapping[str, Any]], int]
+    # Sizes of the architecture-fixed axis names used in `graphs`, from a config.
+    static_dims: Callable[[Mapping[str, Any]], dict[str, int]]
     seed_presets: Mapping[str, SeedPreset] = field(default_factory=dict)
     # Config key holding the longest sequence the model takes, applied to every
     # axis listed in `sequence_dims`; None when the architecture has no limit.
@@ -76,6 +91,9 @@ class FamilySpec:
     # preprocessors pack it (DeBERTa: [CLS] ... [SEP]; T5: ... </s>).
     packing_start: str | None = None
     packing_end: str | None = None
+    # Encoder-decoder families: token roles for generation, as special-token
+    # attribute names, with the ids to use when the preset has no tokenizer.
+    generation: Mapping[str, tuple[str, int]] | None = None
 
     def sequence_limits(self, config: Mapping[str, Any]) -> dict[str, int]:
         """Longest length per named sequence axis, e.g. {"sequence": 512}."""

@@ -6,7 +6,9 @@ from typing import Any, Mapping
 
 from export.families import register
 from export.families.base import (
+    CACHE_INDEX,
     PADDING_MASK,
+    STATE,
     TOKEN_IDS,
     FamilySpec,
     GraphSpec,
@@ -72,11 +74,38 @@ SEED_PRESETS = dict(
     ]
 )
 
+def static_dims(config: Mapping[str, Any]) -> dict[str, int]:
+    heads = config["num_heads"]
+    return {
+        "hidden": config["hidden_dim"],
+        "vocabulary": config["vocabulary_size"],
+        "layers": config["num_layers"],
+        "heads": heads,
+        "head_dim": config.get("key_value_dim") or config["hidden_dim"] // heads,
+        "key_value": 2,
+        "step": 1,
+    }
+
+
+def _decoder_step(backbone):
+    from export.families.t5_generation import DecoderStep
+
+    return DecoderStep(backbone)
+
+
+def _cross_attention_cache(backbone):
+    from export.families.t5_generation import CrossAttentionCache
+
+    return CrossAttentionCache(backbone)
+
+
+_CACHE_DIMS = ("batch", "layers", "key_value", "cache_sequence", "heads", "head_dim")
+_CROSS_DIMS = ("batch", "layers", "key_value", "encoder_sequence", "heads", "head_dim")
 _ENCODER_INPUTS = (
     TensorSpec("encoder_token_ids", ("batch", "encoder_sequence"), kind=TOKEN_IDS),
     TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
 )
-_ENCODER_OUTPUT = TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence"), "float32")
+_ENCODER_OUTPUT = TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32")
 
 SPEC = register(
     FamilySpec(
@@ -95,15 +124,39 @@ SPEC = register(
                 ),
                 outputs=(
                     _ENCODER_OUTPUT,
-                    TensorSpec("decoder_sequence_output", ("batch", "decoder_sequence"), "float32"),
+                    TensorSpec("decoder_sequence_output", ("batch", "decoder_sequence", "hidden"), "float32"),
                 ),
+            ),
+            GraphSpec(
+                name="cross_attention_cache",
+                inputs=(TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32", STATE),),
+                outputs=(TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32"),),
+                builder=_cross_attention_cache,
+            ),
+            GraphSpec(
+                name="decoder_step",
+                inputs=(
+                    TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
+                    TensorSpec("decoder_token_ids", ("batch", "step"), kind=TOKEN_IDS),
+                    TensorSpec("self_attention_cache", _CACHE_DIMS, "float32", STATE),
+                    TensorSpec("cache_update_index", (), kind=CACHE_INDEX, bound="cache_sequence"),
+                    TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", STATE),
+                ),
+                outputs=(
+                    TensorSpec("logits", ("batch", "vocabulary"), "float32"),
+                    TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32"),
+                ),
+                builder=_decoder_step,
             ),
         ),
         count_params=count_params,
+        static_dims=static_dims,
         seed_presets=SEED_PRESETS,
         # T5's bucketed relative positions take any length; memory is the only limit.
         max_sequence_config_key=None,
         tokenizer_class="T5Tokenizer",
         packing_end="end_token",
+        # keras_hub's T5 starts decoding from the pad token and stops at </s>.
+        generation={"decoder_start": ("pad_token", 0), "end": ("end_token", 1), "pad": ("pad_token", 0)},
     )
 )

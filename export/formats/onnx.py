@@ -40,7 +40,7 @@ def write(graphs: list[TracedGraph], directory: Path) -> dict:
         external = weight_bytes(weights) > EXTERNAL_DATA_BYTES
         data_file = path.with_suffix(".onnx.data") if external else None
         bind_weights(model, weights, data_file)
-        name_dims(model, {**traced.input_shapes(), **traced.output_shapes})
+        name_dims(model, {**traced.input_shapes, **traced.output_shapes})
         model.producer_name = "keras-aot-export"
         onnx.save_model(model, str(path))
         del model

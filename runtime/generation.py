@@ -1,0 +1,169 @@
+"""Greedy and beam-search decoding over an encoder + cached decoder-step artifact.
+
+Graphs used (see graphs/README.md, "Generation"): `encoder`, then
+`cross_attention_cache` once per input, then `decoder_step` once per token with
+a fixed-length self-attention cache written at `cache_update_index`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+Engine = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    decoder_start: int
+    end: int
+    pad: int
+
+
+class CachedDecoder:
+    """Holds one generation's caches; `step` feeds one token per row and returns logits."""
+
+    def __init__(self, run: Engine, signature: dict, token_ids: np.ndarray, mask: np.ndarray, length: int, copies: int = 1):
+        encoded = run("encoder", {"encoder_token_ids": token_ids, "encoder_padding_mask": mask})
+        cross = run("cross_attention_cache", {"encoder_sequence_output": encoded["encoder_sequence_output"]})
+        # Beam search decodes `copies` rows per input: repeat once, here, not per step.
+        self.mask = np.repeat(mask, copies, axis=0)
+        self.cross = np.repeat(cross["cross_attention_cache"], copies, axis=0)
+        shape = next(t["shape"] for t in signature["inputs"] if t["name"] == "self_attention_cache")
+        _, layers, pair, _, heads, head_dim = shape
+        self.cache = np.zeros((self.mask.shape[0], layers, pair, length, heads, head_dim), np.float32)
+        self.run = run
+
+    def step(self, tokens: np.ndarray, index: int) -> np.ndarray:
+        outputs = self.run(
+            "decoder_step",
+            {
+                "encoder_padding_mask": self.mask,
+                "decoder_token_ids": tokens.astype(np.int32).reshape(-1, 1),
+                "self_attention_cache": self.cache,
+                "cache_update_index": np.array(index, np.int32),
+                "cross_attention_cache": self.cross,
+            },
+        )
+        self.cache = outputs["next_self_attention_cache"]
+        return outputs["logits"]
+
+    def reorder(self, rows: np.ndarray) -> None:
+        """Keep the cache rows of the surviving beams (rows index the flat batch x beams axis)."""
+        self.cache = self.cache[rows]
+
+
+def greedy(decoder: CachedDecoder, batch: int, max_new_tokens: int, ids: TokenIds) -> np.ndarray:
+    """keras_hub's GreedySampler semantics: argmax each step until every row has ended."""
+    tokens = np.full((batch, max_new_tokens), ids.pad, np.int32)
+    finished = np.zeros(batch, bool)
+    current = np.full(batch, ids.decoder_start, np.int32)
+    for index in range(max_new_tokens):
+        logits = decoder.step(current, index)
+        current = np.where(finished, ids.pad, np.argmax(logits, axis=-1)).astype(np.int32)
+        tokens[:, index] = current
+        finished |= current == ids.end
+        if finished.all():
+            return tokens[:, : index + 1]
+    return tokens
+
+
+def beam_search(
+    decoder: CachedDecoder,
+    batch: int,
+    num_beams: int,
+    max_new_tokens: int,
+    ids: TokenIds,
+    length_penalty: float = 1.0,
+    early_stopping: bool = True,
+) -> np.ndarray:
+    """Beam search with length-normalised scores: log p / length ** length_penalty.
+
+    Each step every live beam proposes its continuations; per input the best
+    2 x num_beams candidates are scanned in order: one ending in the end token
+    among the top num_beams becomes a finished hypothesis, the others refill the
+    beams. An input is done when it has num_beams hypotheses (early_stopping) or
+    when no live beam can still beat its worst hypothesis. Beams still live at
+    max_new_tokens count as hypotheses. Returns the best hypothesis per input.
+    """
+    k = num_beams
+    sequences = np.zeros((batch, k, 0), np.int32)
+    scores = np.full((batch, k), -np.inf)
+    scores[:, 0] = 0.0  # identical beams at the start: keep one
+    current = np.full(batch * k, ids.decoder_start, np.int32)
+    hypotheses: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    done = np.zeros(batch, bool)
+    for index in range(max_new_tokens):
+        logits = decoder.step(current, index).astype(np.float64)
+        log_probs = logits - _logsumexp(logits)
+        vocab = log_probs.shape[-1]
+        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, k * vocab)
+        top = np.argsort(-candidates, axis=-1, kind="stable")[:, : 2 * k]
+        new_sequences = np.zeros((batch, k, index + 1), np.int32)
+        new_scores = np.full((batch, k), -np.inf)
+        rows = np.zeros((batch, k), np.int64)
+        for b in range(batch):
+            if done[b]:
+                rows[b] = b * k
+                new_sequences[b, :, -1] = ids.pad
+                continue
+            filled = 0
+            for rank, flat in enumerate(top[b]):
+                beam, token = divmod(int(flat), vocab)
+                score = float(candidates[b, flat])
+                if score == -np.inf:
+                    break
+                if token == ids.end:
+                    if rank < k:
+                        sequence = sequences[b, beam].tolist() + [token]
+                        _add(hypotheses[b], k, score / len(sequence) ** length_penalty, sequence)
+                    continue
+                new_sequences[b, filled, :-1] = sequences[b, beam]
+                new_sequences[b, filled, -1] = token
+                new_scores[b, filled] = score
+                rows[b, filled] = b * k + beam
+                filled += 1
+                if filled == k:
+                    break
+            done[b] = _finished(hypotheses[b], k, new_scores[b].max(), index + 1, length_penalty, early_stopping)
+        sequences, scores = new_sequences, new_scores
+        decoder.reorder(rows.reshape(-1))
+        current = sequences[:, :, -1].reshape(-1)
+        if done.all():
+            break
+    for b in range(batch):
+        if not done[b]:
+            for beam in range(k):
+                if scores[b, beam] > -np.inf:
+                    sequence = sequences[b, beam].tolist()
+                    _add(hypotheses[b], k, scores[b, beam] / len(sequence) ** length_penalty, sequence)
+    best = [max(h, key=lambda item: item[0])[1] for h in hypotheses]
+    out = np.full((batch, max(len(s) for s in best)), ids.pad, np.int32)
+    for b, sequence in enumerate(best):
+        out[b, : len(sequence)] = sequence
+    return out
+
+
+def _add(hypotheses: list, k: int, score: float, sequence: list[int]) -> None:
+    hypotheses.append((score, sequence))
+    if len(hypotheses) > k:
+        hypotheses.remove(min(hypotheses, key=lambda item: item[0]))
+
+
+def _finished(hypotheses, k, best_live, length, length_penalty, early_stopping) -> bool:
+    if best_live == -np.inf:
+        return True  # no live beam left
+    if len(hypotheses) < k:
+        return False
+    if early_stopping:
+        return True
+    # The usual heuristic: stop once the best live beam, normalised at its
+    # current length, no longer beats the worst kept hypothesis.
+    return best_live / length**length_penalty <= min(h[0] for h in hypotheses)
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    top = x.max(axis=-1, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(axis=-1, keepdims=True))
