@@ -10,6 +10,7 @@ DTYPE ?= float32
 FORMATS ?= saved_model,onnx,openvino
 WEIGHTS ?= auto
 OUT ?= graphs
+TASK ?=
 
 # Quiet TensorFlow's C++ start-up chatter; errors still print.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -26,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 export: $(VENV)/.installed
-	$(PY) -m export $(PRESET) --dtype $(DTYPE) --formats $(FORMATS) --weights $(WEIGHTS) --out $(OUT)
+	$(PY) -m export $(PRESET) --dtype $(DTYPE) --formats $(FORMATS) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK))
 
 list: $(VENV)/.installed
 	$(PY) -m export --list

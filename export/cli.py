@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pretrained: download (fails without network); random: architecture only; "
         "auto: pretrained when the hub answers, else random with a warning",
     )
+    parser.add_argument(
+        "--task",
+        default=None,
+        help="text_classifier, masked_lm or seq2seq_lm: export that keras_hub task for a hub preset "
+        "(a task preset directory brings its own)",
+    )
     parser.add_argument("--out", default="graphs", help="output root (default graphs/)")
     parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
     return parser
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             weights=args.weights,
             out=args.out,
             seed=args.seed,
+            task=args.task or None,
         )
     except ExportError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)

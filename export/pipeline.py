@@ -48,6 +48,7 @@ def export_model(
     weights: str = "auto",
     out: str | Path = "graphs",
     seed: int = 0,
+    task: str | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """Export `preset` to `out/<name>/<dtype>/`; returns that directory.
@@ -60,7 +61,7 @@ def export_model(
     progress = progress or Progress()
     started = datetime.now(timezone.utc)
     with progress.stage("load"):
-        loaded = load_model(preset, weights, seed)
+        loaded = load_model(preset, weights, seed, task)
     for warning in loaded.warnings:
         banner = "!" * 78
         progress.log(f"{banner}\n  WARNING: {warning}\n{banner}")
@@ -70,7 +71,7 @@ def export_model(
         from export.tracing import trace_graphs
 
         with progress.stage("trace"):
-            graphs = trace_graphs(loaded.backbone, loaded.family)
+            graphs = trace_graphs(loaded)
             references = _reference_outputs(loaded, graphs)
         sections, parity = {}, []
         specs = {g.name: g.spec for g in graphs}
@@ -131,6 +132,31 @@ def _write_reference(references, staging: Path) -> dict[str, Any]:
     return entries
 
 
+def _preprocessing(loaded: LoadedModel) -> dict[str, Any] | None:
+    """How the task's keras_hub preprocessor packs text, for the runtime to reproduce.
+
+    Recorded, not re-guessed: sequence lengths, truncation, the special-token ids
+    around and between segments, and label names when the task has them.
+    """
+    preprocessor = getattr(loaded.task, "preprocessor", None)
+    if preprocessor is None:
+        return None
+    tokenizer = preprocessor.tokenizer
+    record = {"class": type(preprocessor).__name__, "labels": None}
+    for key in ("sequence_length", "encoder_sequence_length", "decoder_sequence_length", "truncate"):
+        value = getattr(preprocessor, key, None)
+        if value is not None:
+            record[key] = value
+    for key in ("start_token_id", "end_token_id", "pad_token_id", "mask_token_id"):
+        value = getattr(tokenizer, key, None)
+        if value is not None:
+            record[key] = int(value)
+    # Which special tokens keras_hub puts around a sequence for this task.
+    record["add_start_token"] = bool(getattr(preprocessor, "add_start_token", loaded.family.packing_start is not None))
+    record["add_end_token"] = bool(getattr(preprocessor, "add_end_token", loaded.family.packing_end is not None))
+    return record
+
+
 def _generation(loaded: LoadedModel) -> dict[str, int] | None:
     """Token ids for generation (`<role>_token_id`), from the tokenizer when there is one."""
     roles = loaded.family.generation
@@ -175,9 +201,11 @@ def _manifest(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
         "preset": loaded.name,
         "source": loaded.source,
         "family": family.name,
-        "model_class": type(loaded.backbone).__name__,
+        "model_class": type(loaded.exported_model).__name__,
+        "task": None if loaded.task_spec is None else {"kind": loaded.task_spec.kind, "class": loaded.task_spec.class_name},
+        "preprocessing": _preprocessing(loaded),
         "dtype": dtype,
-        "parameters": int(loaded.backbone.count_params()),
+        "parameters": int(loaded.exported_model.count_params()),
         "weights": {
             "origin": loaded.weights_origin,
             "seed": loaded.seed,

@@ -18,6 +18,7 @@ from typing import Any
 
 from export.errors import UnknownPresetError, UnsupportedRequestError, WeightsUnavailableError
 from export.families import FamilySpec, family_for_class, seed_preset
+from export.families.base import GraphSpec, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,51 @@ class LoadedModel:
     seed: int | None = None
     tokenizer: Any = None  # keras_hub SentencePiece tokenizer, when the preset has one
     warnings: list[str] = field(default_factory=list)
+    task: Any = None  # keras_hub Task (classifier, masked LM, seq2seq LM) when exporting one
+    task_spec: TaskSpec | None = None
+
+    @property
+    def graphs(self) -> tuple[GraphSpec, ...]:
+        return self.task_spec.graphs if self.task_spec else self.family.graphs
+
+    @property
+    def exported_model(self) -> Any:
+        """What sub-model graphs are cut from: the task when there is one."""
+        return self.task if self.task is not None else self.backbone
 
 
-def load_model(preset: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
+def load_model(preset: str, weights: str = "auto", seed: int = 0, task: str | None = None) -> LoadedModel:
+    """`task` (text_classifier, masked_lm, seq2seq_lm) picks a task class for hub
+    presets; a task preset directory (with task.json) brings its own."""
     if weights not in WEIGHTS_CHOICES:
         raise UnsupportedRequestError(
             f"WEIGHTS must be one of {', '.join(WEIGHTS_CHOICES)}; received {weights!r}."
         )
     if "://" in preset:
-        return _load_handle(preset, weights)
+        return _load_handle(preset, weights, task)
     if os.sep in preset or preset.startswith(".") or Path(preset).is_dir():
-        return _load_directory(Path(preset), weights, seed)
-    return _load_seed(preset, weights, seed)
+        return _load_directory(Path(preset), weights, seed, task)
+    if task is not None and weights == "random":
+        raise UnsupportedRequestError(
+            "TASK with WEIGHTS=random needs a task preset directory (task.save_to_preset): "
+            "a seed preset has no task head or preprocessor to export."
+        )
+    return _load_seed(preset, weights, seed, task)
 
 
-def _load_seed(name: str, weights: str, seed: int) -> LoadedModel:
+def _load_seed(name: str, weights: str, seed: int, task: str | None) -> LoadedModel:
     family, preset = seed_preset(name)  # raises UnknownPresetError listing the known ones
+    if task is not None:
+        family.task(task)  # refuse an unknown task before any download
     if weights != "random":
         problem = _hub_problem("kaggle")
         if problem is None:
-            return _from_hub(name, name, "pretrained")
+            return _from_hub(name, name, "pretrained", task)
+        if task is not None:
+            raise WeightsUnavailableError(
+                f"Cannot download {name!r} for TASK={task}: {problem}. Export a task preset "
+                "directory instead (task.save_to_preset)."
+            )
         if weights == "pretrained":
             raise WeightsUnavailableError(
                 f"Cannot download pretrained weights for {name!r}: {problem}. "
@@ -83,53 +109,62 @@ def _load_seed(name: str, weights: str, seed: int) -> LoadedModel:
     )
 
 
-def _load_directory(path: Path, weights: str, seed: int) -> LoadedModel:
+def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) -> LoadedModel:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise UnknownPresetError(
             f"{str(path)!r} is not a keras_hub preset directory: expected {config_file} "
-            "(what Backbone.save_to_preset writes)."
+            "(what Backbone.save_to_preset or Task.save_to_preset writes)."
         )
     try:
-        config = json.loads(config_file.read_text())
-        class_name = config["class_name"]
+        class_name = json.loads(config_file.read_text())["class_name"]
     except (ValueError, KeyError) as error:
         raise UnknownPresetError(f"{config_file} is not a keras_hub config: {error}") from error
     family = family_for_class(class_name)
     import keras
     import keras_hub
 
-    if weights == "random":
+    random = weights == "random"
+    if random:
         keras.utils.set_random_seed(seed)
-        backbone = getattr(keras_hub.models, family.backbone_class)(**_init_config(config))
-        origin, warnings = "random", [RANDOM_WEIGHTS_WARNING]
+    task, task_spec = None, None
+    task_file = path / "task.json"
+    if task_file.is_file():
+        task_class = json.loads(task_file.read_text()).get("class_name", "")
+        task_spec = family.task(task_class)
+        if task_kind is not None and task_kind not in (task_spec.kind, task_spec.class_name):
+            raise UnsupportedRequestError(
+                f"{path} holds a {task_class} ({task_spec.kind}); TASK={task_kind} does not match."
+            )
+        task = getattr(keras_hub.models, task_spec.class_name).from_preset(str(path), load_weights=not random)
+        backbone = task.backbone
+    elif task_kind is not None:
+        raise UnsupportedRequestError(
+            f"TASK={task_kind} needs a task preset directory; {path} has no task.json "
+            "(it holds a backbone only)."
+        )
     else:
-        backbone = keras_hub.models.Backbone.from_preset(str(path))
-        origin, warnings, seed = "local", [], None
+        backbone = keras_hub.models.Backbone.from_preset(str(path), load_weights=not random)
     tokenizer = None
-    if (path / "tokenizer.json").is_file():
+    if task is not None and getattr(task, "preprocessor", None) is not None:
+        tokenizer = task.preprocessor.tokenizer
+    elif (path / "tokenizer.json").is_file():
         tokenizer = keras_hub.models.Tokenizer.from_preset(str(path))
     return LoadedModel(
         name=path.resolve().name,
         source=str(path.resolve()),
         family=family,
         backbone=backbone,
-        weights_origin=origin,
-        seed=seed,
+        weights_origin="random" if random else "local",
+        seed=seed if random else None,
         tokenizer=tokenizer,
-        warnings=warnings,
+        warnings=[RANDOM_WEIGHTS_WARNING] if random else [],
+        task=task,
+        task_spec=task_spec,
     )
 
 
-def _init_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Constructor arguments from a saved backbone config (drops Keras' own keys)."""
-    kwargs = dict(config["config"])
-    for key in ("name", "trainable", "dtype"):
-        kwargs.pop(key, None)
-    return kwargs
-
-
-def _load_handle(handle: str, weights: str) -> LoadedModel:
+def _load_handle(handle: str, weights: str, task: str | None) -> LoadedModel:
     if weights == "random":
         raise UnsupportedRequestError(
             f"WEIGHTS=random needs a seed preset name or a local preset directory; {handle!r} "
@@ -143,24 +178,32 @@ def _load_handle(handle: str, weights: str) -> LoadedModel:
             "WEIGHTS=random, or a local preset directory."
         )
     name = next(p for p in reversed(handle.rstrip("/").split("/")) if not p.isdigit())
-    return _from_hub(handle, name, "pretrained")
+    return _from_hub(handle, name, "pretrained", task)
 
 
-def _from_hub(handle: str, name: str, origin: str) -> LoadedModel:
+def _from_hub(handle: str, name: str, origin: str, task_kind: str | None) -> LoadedModel:
     import keras_hub
 
     try:
         backbone = keras_hub.models.Backbone.from_preset(handle)
+        family = family_for_class(type(backbone).__name__)
+        task, task_spec = None, None
+        if task_kind is not None:
+            task_spec = family.task(task_kind)
+            task = getattr(keras_hub.models, task_spec.class_name).from_preset(handle)
+            backbone = task.backbone
     except OSError as error:  # requests' connection errors are OSErrors
         raise WeightsUnavailableError(
             f"Downloading {handle!r} failed: {error}. Use WEIGHTS=random for the architecture alone."
         ) from error
-    family = family_for_class(type(backbone).__name__)
-    try:
-        tokenizer = keras_hub.models.Tokenizer.from_preset(handle)
-    except (FileNotFoundError, ValueError):
-        tokenizer = None
-    return LoadedModel(name, handle, family, backbone, origin, tokenizer=tokenizer)
+    if task is not None and getattr(task, "preprocessor", None) is not None:
+        tokenizer = task.preprocessor.tokenizer
+    else:
+        try:
+            tokenizer = keras_hub.models.Tokenizer.from_preset(handle)
+        except (FileNotFoundError, ValueError):
+            tokenizer = None
+    return LoadedModel(name, handle, family, backbone, origin, tokenizer=tokenizer, task=task, task_spec=task_spec)
 
 
 def _hub_problem(scheme: str) -> str | None:

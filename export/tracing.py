@@ -19,7 +19,7 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from export.families import FamilySpec, GraphSpec
+from export.families import GraphSpec
 
 # keras_hub's T5 attention layers receive Keras masks they ignore by design;
 # the warning is noise on every trace.
@@ -43,13 +43,24 @@ class TracedGraph:
         return self.model(inputs, training=False)
 
 
-def trace_graphs(backbone: keras.Model, family: FamilySpec) -> list[TracedGraph]:
-    static = family.static_dims(backbone.get_config())
-    return [trace_graph(backbone, graph, static) for graph in family.graphs]
+def trace_graphs(loaded) -> list[TracedGraph]:
+    """Every graph of a LoadedModel (its task's graphs when it is a task)."""
+    static = loaded.family.static_dims(model_config(loaded))
+    return [trace_graph(loaded.exported_model, loaded.backbone, g, static) for g in loaded.graphs]
 
 
-def trace_graph(backbone: keras.Model, graph: GraphSpec, static: dict[str, int]) -> TracedGraph:
-    model = graph.builder(backbone) if graph.builder else _sub_model(backbone, graph)
+def model_config(loaded) -> dict[str, Any]:
+    """The backbone's config, plus the task's own keys (e.g. num_classes) for a task."""
+    config = dict(loaded.backbone.get_config())
+    if loaded.task is not None:
+        task_config = loaded.task.get_config()
+        config.update({k: v for k, v in task_config.items() if k not in ("backbone", "preprocessor")})
+    return config
+
+
+def trace_graph(model: keras.Model, backbone: keras.Model, graph: GraphSpec, static: dict[str, int]) -> TracedGraph:
+    """`graph` cut from `model` (a backbone or task), or built on `backbone` by its builder."""
+    model = graph.builder(backbone) if graph.builder else sub_model(model, graph)
     inputs = {t.name: resolve_dims(t.dims, static) for t in graph.inputs}
     outputs = {t.name: resolve_dims(t.dims, static) for t in graph.outputs}
     signature = [
@@ -64,13 +75,13 @@ def resolve_dims(dims: tuple[str, ...], static: dict[str, int]) -> list[str | in
     return [static.get(d, d) for d in dims]
 
 
-def _sub_model(backbone: keras.Model, graph: GraphSpec) -> keras.Model:
-    model_inputs = _as_dict(backbone.input, "input")
-    model_outputs = _as_dict(backbone.output, "output", graph.output_names)
+def sub_model(model: keras.Model, graph: GraphSpec) -> keras.Model:
+    model_inputs = _as_dict(model.input, "input")
+    model_outputs = _as_dict(model.output, "output", graph.output_names)
     return keras.Model(
         inputs={name: model_inputs[name] for name in graph.input_names},
         outputs={name: model_outputs[name] for name in graph.output_names},
-        name=f"{backbone.name}_{graph.name}",
+        name=f"{model.name}_{graph.name}",
     )
 
 

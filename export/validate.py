@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from export.errors import ConversionError, ParityError
-from export.families.base import CACHE_INDEX, PADDING_MASK, STATE, TOKEN_IDS, GraphSpec
+from export.families.base import CACHE_INDEX, PADDING_MASK, POSITIONS, STATE, TOKEN_IDS, GraphSpec
 from export.formats import Runner
 
 # Axis sizes per validation case. Sequence-like axes differ between cases and
 # from each other so a transposed or mis-bound axis cannot pass by accident.
 CASES = (
-    {"batch": 1, "sequence": 7, "encoder_sequence": 7, "decoder_sequence": 5, "cache_sequence": 6},
-    {"batch": 3, "sequence": 37, "encoder_sequence": 37, "decoder_sequence": 11, "cache_sequence": 13},
+    {"batch": 1, "sequence": 7, "encoder_sequence": 7, "decoder_sequence": 5, "cache_sequence": 6, "masks": 2},
+    {"batch": 3, "sequence": 37, "encoder_sequence": 37, "decoder_sequence": 11, "cache_sequence": 13, "masks": 3},
 )
 
 
@@ -61,6 +61,8 @@ def case_inputs(
             inputs[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
         elif spec.kind == CACHE_INDEX:
             inputs[spec.name] = np.array(sizes[spec.bound] * 2 // 3, spec.dtype)
+        elif spec.kind == POSITIONS:
+            inputs[spec.name] = rng.integers(0, sizes[spec.bound], size=shape).astype(spec.dtype)
         else:
             raise ValueError(f"Input {spec.name!r} has unknown kind {spec.kind!r}.")
     return used, inputs

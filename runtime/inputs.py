@@ -98,3 +98,6 @@ def _check_values(
     elif kind == "cache_index" and bound is not None:
         if not 0 <= int(array) < bound:
             raise InputError(f"Input {name!r} is {int(array)}; it must lie in [0, {bound}) (the cache length).")
+    elif kind == "positions" and bound is not None:
+        if array.min() < 0 or array.max() >= bound:
+            raise InputError(f"Input {name!r} holds positions outside [0, {bound}) (the sequence length).")

@@ -14,6 +14,7 @@ from runtime.errors import InputError, RandomWeightsWarning
 from runtime.generation import CachedDecoder, TokenIds, beam_search, greedy
 from runtime.inputs import check_inputs
 from runtime.manifest import read_manifest, resolve
+from runtime.packing import pack, pad
 from runtime.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,13 @@ class Model:
         special = {tokens.end, tokens.pad, tokens.decoder_start}
         return self.tokenizer.detokenize([[t for t in row if t not in special] for row in generated])
 
-    def _pack_texts(self, texts: Sequence[str], max_length: int | None, graph: str) -> tuple[np.ndarray, np.ndarray]:
-        """Tokenize, frame with the family's special tokens, truncate and right-pad."""
+    def _pack_texts(self, texts: Sequence, max_length: int | None, graph: str) -> tuple[np.ndarray, np.ndarray]:
+        """Tokenize, frame with special tokens, truncate and right-pad.
+
+        Items are strings, or tuples of strings (sentence pairs) where the task's
+        preprocessor takes several segments. The framing and lengths come from the
+        manifest: the task's recorded `preprocessing`, else the family's packing.
+        """
         if self.tokenizer is None:
             raise InputError(f"{self.path} has no tokenizer; pass token ids instead of text.")
         ids_spec = _input_of_kind(self.signature[graph], "token_ids")
@@ -149,24 +155,80 @@ class Model:
             raise InputError(f"max_length must be a positive int; received {max_length!r}.")
         if max_length is not None and limit is not None and max_length > limit:
             raise InputError(f"max_length {max_length} exceeds the model's limit of {limit} tokens.")
-        rows = [self._pack(ids, max_length or limit) for ids in self.tokenizer.tokenize(texts)]
-        width = max(len(r) for r in rows)
-        token_ids = np.full((len(rows), width), self._pad_id(), np.int32)
-        mask = np.zeros((len(rows), width), np.int32)
-        for i, row in enumerate(rows):
-            token_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        return token_ids, mask
+        start, end, length, truncate = self._framing()
+        segments = [(t,) if isinstance(t, str) else tuple(t) for t in texts]
+        if len({len(s) for s in segments}) > 1:
+            raise InputError("Mix of single texts and pairs in one call; pass one kind per call.")
+        if segments[0] and len(segments[0]) > 1 and self.manifest.get("preprocessing") is None:
+            raise InputError("This artifact's preprocessing takes single texts, not pairs.")
+        columns = [self.tokenizer.tokenize([s[i] for s in segments]) for i in range(len(segments[0]))]
+        cap = max_length or length or limit
+        rows = [
+            pack([column[row] for column in columns], start, end, cap, truncate) or [self._pad_id()]
+            for row in range(len(segments))
+        ]
+        return pad(rows, self._pad_id())
 
-    def _pack(self, ids: list[int], cap: int | None) -> list[int]:
-        """Add the family's start/end tokens (manifest `tokenizer.packing`), truncating to `cap`."""
+    def _framing(self) -> tuple[int | None, int | None, int | None, str]:
+        """(start id, end id, sequence length, truncation) from the manifest."""
+        pre = self.manifest.get("preprocessing")
+        if pre:
+            start = pre.get("start_token_id") if pre.get("add_start_token") else None
+            end = pre.get("end_token_id") if pre.get("add_end_token") else None
+            length = pre.get("sequence_length") or pre.get("encoder_sequence_length")
+            return start, end, length, pre.get("truncate", "round_robin")
         packing = self.manifest["tokenizer"].get("packing", {})
-        start = [packing["start"]] if packing.get("start") is not None else []
-        end = [packing["end"]] if packing.get("end") is not None else []
-        if cap is not None:
-            ids = ids[: max(0, cap - len(start) - len(end))]
-        row = start + ids + end
-        return row if row else [self._pad_id()]
+        return packing.get("start"), packing.get("end"), None, "round_robin"
+
+    def classify(self, texts: Sequence) -> dict[str, Any]:
+        """Text classifier artifacts: strings or (text, text) pairs -> logits, probabilities, labels."""
+        self._require("classifier", "a text classifier")
+        if not _is_text_items(texts):
+            raise InputError("classify takes a list of strings or of (text, text) pairs.")
+        if not texts:
+            raise InputError("classify received no texts.")
+        token_ids, mask = self._pack_texts(texts, None, "classifier")
+        logits = self.run({"token_ids": token_ids, "padding_mask": mask}, graph="classifier")["logits"]
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+        names = (self.manifest.get("preprocessing") or {}).get("labels")
+        best = probabilities.argmax(axis=-1)
+        labels = [names[i] if names else int(i) for i in best]
+        return {"logits": logits, "probabilities": probabilities, "labels": labels}
+
+    def fill_mask(self, texts: Sequence[str], top_k: int = 1) -> list[list[list[tuple[str, float]]]]:
+        """Masked-LM artifacts: for each text, for each mask token, the top_k (token, probability)."""
+        self._require("masked_lm", "a masked language model")
+        if not _is_text_list(texts) or not texts:
+            raise InputError("fill_mask takes a non-empty list of strings.")
+        if not isinstance(top_k, int) or top_k < 1:
+            raise InputError(f"top_k must be a positive int; received {top_k!r}.")
+        mask_id = (self.manifest.get("preprocessing") or {}).get("mask_token_id")
+        token_ids, mask = self._pack_texts(texts, None, "masked_lm")
+        positions = [np.flatnonzero(row == mask_id).tolist() for row in token_ids]
+        if not all(positions):
+            raise InputError("Every text needs at least one mask token for fill_mask.")
+        width = max(len(p) for p in positions)
+        padded = np.array([p + [p[0]] * (width - len(p)) for p in positions], np.int32)
+        logits = self.run(
+            {"token_ids": token_ids, "padding_mask": mask, "mask_positions": padded}, graph="masked_lm"
+        )["logits"]
+        results = []
+        for row, row_positions in enumerate(positions):
+            per_mask = []
+            for slot in range(len(row_positions)):
+                scores = logits[row, slot]
+                probabilities = np.exp(scores - scores.max())
+                probabilities /= probabilities.sum()
+                top = np.argsort(-probabilities)[:top_k]
+                pieces = [self.tokenizer.processor.id_to_piece(int(t)) for t in top]
+                per_mask.append([(piece, float(probabilities[t])) for piece, t in zip(pieces, top)])
+            results.append(per_mask)
+        return results
+
+    def _require(self, graph: str, what: str) -> None:
+        if graph not in self.signature:
+            raise InputError(f"{self.path} is not {what} (it has graphs {self.graphs}).")
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.token_id("pad_token")
@@ -196,6 +258,17 @@ def _is_text_list(value: Any) -> bool:
         isinstance(value, Sequence)
         and not isinstance(value, (str, bytes))
         and all(isinstance(item, str) for item in value)
+    )
+
+
+def _is_text_items(value: Any) -> bool:
+    """A list of strings, or of tuples/lists of strings (segments)."""
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        return False
+    return all(
+        isinstance(item, str)
+        or (isinstance(item, (tuple, list)) and item and all(isinstance(part, str) for part in item))
+        for item in value
     )
 
 

@@ -71,7 +71,7 @@ def _traced_graphs(artifact):
 
     manifest = json.loads((artifact / "manifest.json").read_text())
     loaded = load_model(manifest["source"], weights="auto")
-    return trace_graphs(loaded.backbone, loaded.family)
+    return trace_graphs(loaded)
 
 
 def test_auto_backend_says_why(deberta_artifact):

@@ -18,7 +18,8 @@ TOKEN_IDS = "token_ids"
 PADDING_MASK = "padding_mask"
 STATE = "state"
 CACHE_INDEX = "cache_index"
-INPUT_KINDS = (TOKEN_IDS, PADDING_MASK, STATE, CACHE_INDEX)
+POSITIONS = "positions"  # indices into the axis named by `bound` (masked-LM mask positions)
+INPUT_KINDS = (TOKEN_IDS, PADDING_MASK, STATE, CACHE_INDEX, POSITIONS)
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class TensorSpec:
     dims: tuple[str, ...]
     dtype: str = "int32"
     kind: str | None = None
-    bound: str | None = None  # CACHE_INDEX only: the axis whose size bounds the value
+    bound: str | None = None  # CACHE_INDEX, POSITIONS: the axis whose size bounds the values
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,19 @@ class GraphSpec:
     @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.outputs)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A keras_hub task model built on the family's backbone, and the graphs it exports.
+
+    Graphs without a builder are sub-models of the task model (so they end at the
+    task's outputs); builders receive the task's backbone.
+    """
+
+    kind: str  # text_classifier | masked_lm | seq2seq_lm (the CLI's TASK=)
+    class_name: str  # keras_hub class, e.g. "DebertaV3TextClassifier"
+    graphs: tuple[GraphSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,18 @@ class FamilySpec:
     # Encoder-decoder families: token roles for generation, as special-token
     # attribute names, with the ids to use when the preset has no tokenizer.
     generation: Mapping[str, tuple[str, int]] | None = None
+    tasks: tuple[TaskSpec, ...] = ()
+
+    def task(self, kind_or_class: str) -> TaskSpec:
+        for task in self.tasks:
+            if kind_or_class in (task.kind, task.class_name):
+                return task
+        known = ", ".join(f"{t.kind} ({t.class_name})" for t in self.tasks) or "none"
+        from export.errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"Family {self.name!r} has no task {kind_or_class!r}; supported tasks: {known}."
+        )
 
     def sequence_limits(self, config: Mapping[str, Any]) -> dict[str, int]:
         """Longest length per named sequence axis, e.g. {"sequence": 512}."""

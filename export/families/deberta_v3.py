@@ -7,10 +7,12 @@ from typing import Any, Mapping
 from export.families import register
 from export.families.base import (
     PADDING_MASK,
+    POSITIONS,
     TOKEN_IDS,
     FamilySpec,
     GraphSpec,
     SeedPreset,
+    TaskSpec,
     TensorSpec,
 )
 
@@ -54,6 +56,39 @@ SEED_PRESETS = dict(
     ]
 )
 
+_TEXT_INPUTS = (
+    TensorSpec("token_ids", ("batch", "sequence"), kind=TOKEN_IDS),
+    TensorSpec("padding_mask", ("batch", "sequence"), kind=PADDING_MASK),
+)
+
+TASKS = (
+    TaskSpec(
+        "text_classifier",
+        "DebertaV3TextClassifier",
+        (GraphSpec("classifier", _TEXT_INPUTS, (TensorSpec("logits", ("batch", "classes"), "float32"),)),),
+    ),
+    TaskSpec(
+        "masked_lm",
+        "DebertaV3MaskedLM",
+        (
+            GraphSpec(
+                "masked_lm",
+                _TEXT_INPUTS + (TensorSpec("mask_positions", ("batch", "masks"), kind=POSITIONS, bound="sequence"),),
+                (TensorSpec("logits", ("batch", "masks", "vocabulary"), "float32"),),
+            ),
+        ),
+    ),
+)
+
+
+def static_dims(config: Mapping[str, Any]) -> dict[str, int]:
+    """Fixed axes; `classes` only exists for a classifier's config."""
+    dims = {"hidden": config["hidden_dim"], "vocabulary": config["vocabulary_size"]}
+    if config.get("num_classes"):
+        dims["classes"] = config["num_classes"]
+    return dims
+
+
 SPEC = register(
     FamilySpec(
         name="deberta_v3",
@@ -69,12 +104,13 @@ SPEC = register(
             ),
         ),
         count_params=count_params,
-        static_dims=lambda config: {"hidden": config["hidden_dim"]},
+        static_dims=static_dims,
         seed_presets=SEED_PRESETS,
         max_sequence_config_key="max_sequence_length",
         sequence_dims=("sequence",),
         tokenizer_class="DebertaV3Tokenizer",
         packing_start="cls_token",
         packing_end="sep_token",
+        tasks=TASKS,
     )
 )

@@ -13,6 +13,7 @@ from export.families.base import (
     FamilySpec,
     GraphSpec,
     SeedPreset,
+    TaskSpec,
     TensorSpec,
 )
 
@@ -106,13 +107,56 @@ _ENCODER_INPUTS = (
     TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
 )
 _ENCODER_OUTPUT = TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32")
+_ENCODER_GRAPH = GraphSpec(name="encoder", inputs=_ENCODER_INPUTS, outputs=(_ENCODER_OUTPUT,))
+
+_GENERATION_GRAPHS = (
+    GraphSpec(
+        name="cross_attention_cache",
+        inputs=(TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32", STATE),),
+        outputs=(TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32"),),
+        builder=_cross_attention_cache,
+    ),
+    GraphSpec(
+        name="decoder_step",
+        inputs=(
+            TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
+            TensorSpec("decoder_token_ids", ("batch", "step"), kind=TOKEN_IDS),
+            TensorSpec("self_attention_cache", _CACHE_DIMS, "float32", STATE),
+            TensorSpec("cache_update_index", (), kind=CACHE_INDEX, bound="cache_sequence"),
+            TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", STATE),
+        ),
+        outputs=(
+            TensorSpec("logits", ("batch", "vocabulary"), "float32"),
+            TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32"),
+        ),
+        builder=_decoder_step,
+    ),
+)
+
+def _backbone_encoder(backbone):
+    from export.tracing import sub_model
+
+    return sub_model(backbone, _ENCODER_GRAPH)
+
+
+# The task adds no weights: T5Seq2SeqLM's LM head is the backbone's (tied or untied)
+# embedding, already in decoder_step. Its encoder graph is cut from the backbone,
+# since the task model's own outputs are only the LM logits.
+TASKS = (
+    TaskSpec(
+        "seq2seq_lm",
+        "T5Seq2SeqLM",
+        (GraphSpec("encoder", _ENCODER_INPUTS, (_ENCODER_OUTPUT,), builder=_backbone_encoder),)
+        + _GENERATION_GRAPHS,
+    ),
+)
 
 SPEC = register(
     FamilySpec(
         name="t5",
         backbone_class="T5Backbone",
         graphs=(
-            GraphSpec(name="encoder", inputs=_ENCODER_INPUTS, outputs=(_ENCODER_OUTPUT,)),
+            _ENCODER_GRAPH,
             GraphSpec(
                 name="backbone",
                 inputs=_ENCODER_INPUTS
@@ -127,27 +171,7 @@ SPEC = register(
                     TensorSpec("decoder_sequence_output", ("batch", "decoder_sequence", "hidden"), "float32"),
                 ),
             ),
-            GraphSpec(
-                name="cross_attention_cache",
-                inputs=(TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32", STATE),),
-                outputs=(TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32"),),
-                builder=_cross_attention_cache,
-            ),
-            GraphSpec(
-                name="decoder_step",
-                inputs=(
-                    TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
-                    TensorSpec("decoder_token_ids", ("batch", "step"), kind=TOKEN_IDS),
-                    TensorSpec("self_attention_cache", _CACHE_DIMS, "float32", STATE),
-                    TensorSpec("cache_update_index", (), kind=CACHE_INDEX, bound="cache_sequence"),
-                    TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", STATE),
-                ),
-                outputs=(
-                    TensorSpec("logits", ("batch", "vocabulary"), "float32"),
-                    TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32"),
-                ),
-                builder=_decoder_step,
-            ),
+            *_GENERATION_GRAPHS,
         ),
         count_params=count_params,
         static_dims=static_dims,
@@ -158,5 +182,6 @@ SPEC = register(
         packing_end="end_token",
         # keras_hub's T5 starts decoding from the pad token and stops at </s>.
         generation={"decoder_start": ("pad_token", 0), "end": ("end_token", 1), "pad": ("pad_token", 0)},
+        tasks=TASKS,
     )
 )
