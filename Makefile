@@ -15,7 +15,11 @@ TASK ?=
 # Quiet TensorFlow's C++ start-up chatter; errors still print.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: export test venv list bench-export-memory clean
+BENCH_VENV ?= .venv-bench
+BACKENDS ?=
+SHAPES ?=
+
+.PHONY: export test venv list bench bench-export-memory clean
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -35,8 +39,20 @@ list: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
 
+# The benchmark venv holds the project plus the peers (PyTorch, transformers, Optimum),
+# kept out of the project's own environment.
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-peers.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[export]' -r benchmarks/requirements-peers.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/run.py --preset $(PRESET) --dtype $(DTYPE) --weights $(WEIGHTS) --out $(OUT) \
+		$(if $(BACKENDS),--backends $(BACKENDS)) $(if $(SHAPES),--shapes $(SHAPES))
+
 bench-export-memory: $(VENV)/.installed
 	$(PY) benchmarks/export_memory.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) --formats $(or $(BENCH_FORMATS),onnx)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH_VENV)

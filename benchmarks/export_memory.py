@@ -22,16 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from export.manifest import machine, tool_versions  # noqa: E402  (light imports only)
+from benchmarks.common import machine, versions, write_rows  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "export_memory.jsonl"
-
-
-def measure(preset: str, formats: str) -> dict:
+def measure(preset: str, formats: str, weights: str = "random") -> dict:
     with tempfile.TemporaryDirectory() as out:
         command = [
             "/usr/bin/time", "-v", sys.executable, "-m", "export", preset,
-            "--weights", "random", "--formats", formats, "--out", out,
+            "--weights", weights, "--formats", formats, "--out", out,
         ]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -49,14 +46,14 @@ def measure(preset: str, formats: str) -> dict:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "preset": preset,
         "formats": formats,
-        "weights": "random",
+        "weights": weights,
         "wall_seconds": round(seconds, 1),
         "peak_rss_gb": round(peak_kb / 2**20, 2),
         "stages_seconds": manifest["export"]["stages"],
         "max_abs_diff": worst,
         "artifact_bytes": sum(f["bytes"] for f in manifest["files"].values()),
         "machine": machine(),
-        "tools": tool_versions(),
+        "versions": versions(),
     }
 
 
@@ -66,9 +63,7 @@ def main() -> None:
     parser.add_argument("--formats", default="onnx")
     args = parser.parse_args()
     row = measure(args.preset, args.formats)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a") as stream:
-        stream.write(json.dumps(row) + "\n")
+    write_rows([row], "export_memory")
     print(json.dumps(row, indent=2))
 
 

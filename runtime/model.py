@@ -67,6 +67,7 @@ class Model:
 
     def encode(self, texts: Sequence[str], max_length: int | None = None) -> list[np.ndarray]:
         """Tokenize, pack, pad and run the `encoder` graph; one [length, hidden] array per text."""
+        self._require("encoder", "an encoder model")
         if not _is_text_list(texts):
             raise InputError(f"encode takes a list of strings; received {type(texts).__name__}.")
         if not texts:

@@ -106,6 +106,8 @@ def test_classifier_is_not_a_generator(classifier_artifact):
         model.fill_mask(["[MASK]"])
     with pytest.raises(runtime.InputError, match="list of strings or of \\(text, text\\) pairs"):
         model.classify("just one string")
+    with pytest.raises(runtime.InputError, match="is not an encoder model"):
+        model.encode(["text"])
 
 
 @pytest.fixture(scope="session")

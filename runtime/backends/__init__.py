@@ -12,11 +12,9 @@ BACKENDS = {
     "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend"),
     "openvino": ("runtime.backends.openvino", "OpenVinoBackend"),
 }
-# On a CPU, which backend to prefer when the artifact has both. Measured with
-# benchmarks/runtime_latency.py on our deberta_v3_extra_small_en artifact, f32,
-# 2 cores, interleaved runs: OpenVINO/onnxruntime median ratio 0.95 at batch 1 x
-# 128 and 0.78 at batch 8 x 128 (results/runtime_latency.jsonl). The benchmark
-# harness will replace this constant with per-artifact measurements.
+# On a CPU, which backend to prefer when the artifact has both. `make bench` on
+# deberta_v3_base_en (f32, 2 cores; benchmarks/results/summary_deberta_v3_base_en.md):
+# OpenVINO p50 178 ms vs onnxruntime 215 ms at 1x128, 5.8 s vs 11.9 s at 8x512.
 CPU_PREFERENCE = ("openvino", "onnxruntime")
 
 

@@ -1,0 +1,113 @@
+"""Shared pieces of the benchmark scripts: timing, machine stamp, result rows.
+
+Benchmarks are scripts, not tests: they measure, stamp each row with the
+machine and versions, and never assert a speed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+VERSIONS = (
+    "tensorflow", "keras", "keras-hub", "tf2onnx", "onnxruntime", "openvino", "numpy",
+    "torch", "transformers", "optimum", "optimum-onnx",
+)
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def machine() -> dict[str, Any]:
+    cpu, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": threads(),
+        "flags": [f for f in CPU_FLAGS if f in flags],
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "system": platform.platform(),
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def time_call(fn: Callable[[], Any], warmup: int = 2, runs: int = 10, budget_s: float = 30.0) -> dict[str, float]:
+    """Latency percentiles (ms) of `fn` after `warmup` calls; stops early past `budget_s`."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    began = time.perf_counter()
+    while len(samples) < runs and (len(samples) < 3 or time.perf_counter() - began < budget_s):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    values = np.array(samples) * 1e3
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 3),
+        "p90_ms": round(float(np.percentile(values, 90)), 3),
+        "p99_ms": round(float(np.percentile(values, 99)), 3),
+        "runs": len(samples),
+    }
+
+
+def stamp() -> dict[str, Any]:
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "threads": threads(),
+    }
+
+
+def write_rows(rows: Iterable[dict[str, Any]], name: str, directory: Path = RESULTS) -> Path:
+    """Append rows to <name>.jsonl and rewrite <name>.csv from every row so far."""
+    directory.mkdir(parents=True, exist_ok=True)
+    jsonl = directory / f"{name}.jsonl"
+    with open(jsonl, "a") as stream:
+        for row in rows:
+            stream.write(json.dumps(row) + "\n")
+    all_rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    flat = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()} for r in all_rows]
+    fields = sorted({k for r in flat for k in r})
+    with open(directory / f"{name}.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(flat)
+    return jsonl
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
