@@ -8,60 +8,31 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import platform
 import statistics
+import sys
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from export.manifest import machine, tool_versions  # noqa: E402  (no TensorFlow import)
 RESULTS = ROOT / "benchmarks" / "results"
 VERSIONS = (
     "tensorflow", "keras", "keras-hub", "tf2onnx", "onnxruntime", "openvino", "numpy",
     "torch", "transformers", "optimum", "optimum-onnx",
 )
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
 def threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def machine() -> dict[str, Any]:
-    cpu, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": threads(),
-        "flags": [f for f in CPU_FLAGS if f in flags],
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "system": platform.platform(),
-    }
+    return machine()["cores"]
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in VERSIONS:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
+    return tool_versions(VERSIONS, missing=None)
 
 
 def time_call(fn: Callable[[], Any], warmup: int = 2, runs: int = 10, budget_s: float = 30.0) -> dict[str, float]:

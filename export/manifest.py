@@ -24,26 +24,44 @@ def file_table(directory: Path) -> dict[str, dict[str, Any]]:
     return table
 
 
-def tool_versions() -> dict[str, str]:
+# CPU features that decide which kernels (and precisions) run fast.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def tool_versions(names: tuple[str, ...] = TOOLS, missing: str | None = "not installed") -> dict[str, str]:
+    """Installed versions of `names`; absent packages map to `missing` (or are left out if None)."""
     versions = {"python": platform.python_version()}
-    for name in TOOLS:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+            if missing is not None:
+                versions[name] = missing
     return versions
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
+    """CPU model, usable cores, relevant CPU flags, memory and OS."""
+    cpu, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()}
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "flags": [f for f in CPU_FLAGS if f in flags],
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "system": platform.platform(),
+    }
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
