@@ -184,3 +184,14 @@ def test_task_argument_must_match_directory(classifier, tmp_path):
 def test_task_needs_a_task_directory(tiny_deberta_preset, tmp_path):
     with pytest.raises(UnsupportedRequestError, match="no task.json"):
         run_export(tiny_deberta_preset, tmp_path, task="text_classifier")
+
+
+def test_cli_exports_a_fine_tuned_classifier_directory(classifier, tmp_path, capsys):
+    """What `make export PRESET=<dir>` runs: the task directory alone selects the classifier."""
+    from export.cli import main
+
+    assert main([str(classifier[1]), "--formats", "onnx", "--out", str(tmp_path)]) == 0
+    artifact = tmp_path / "tiny_classifier" / "float32"
+    model = runtime.load(artifact, backend="onnxruntime")
+    expected = np.asarray(classifier[0].predict(TEXTS, verbose=0))
+    np.testing.assert_allclose(model.classify(TEXTS)["logits"], expected, atol=1e-5)
