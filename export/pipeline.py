@@ -132,6 +132,18 @@ def _write_reference(references, staging: Path) -> dict[str, Any]:
     return entries
 
 
+def _task(loaded: LoadedModel) -> dict[str, Any] | None:
+    """Task kind and class, and the output activation (a classifier's logits may already be probabilities)."""
+    if loaded.task_spec is None:
+        return None
+    activation = loaded.task.get_config().get("activation")
+    return {
+        "kind": loaded.task_spec.kind,
+        "class": loaded.task_spec.class_name,
+        "activation": activation if isinstance(activation, str) or activation is None else str(activation),
+    }
+
+
 def _preprocessing(loaded: LoadedModel) -> dict[str, Any] | None:
     """How the task's keras_hub preprocessor packs text, for the runtime to reproduce.
 
@@ -202,7 +214,7 @@ def _manifest(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
         "source": loaded.source,
         "family": family.name,
         "model_class": type(loaded.exported_model).__name__,
-        "task": None if loaded.task_spec is None else {"kind": loaded.task_spec.kind, "class": loaded.task_spec.class_name},
+        "task": _task(loaded),
         "preprocessing": _preprocessing(loaded),
         "dtype": dtype,
         "parameters": int(loaded.exported_model.count_params()),

@@ -190,8 +190,11 @@ class Model:
             raise InputError("classify received no texts.")
         token_ids, mask = self._pack_texts(texts, None, "classifier")
         logits = self.run({"token_ids": token_ids, "padding_mask": mask}, graph="classifier")["logits"]
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+        if (self.manifest.get("task") or {}).get("activation") == "softmax":
+            probabilities = logits  # the task's head already applies softmax
+        else:
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
         names = (self.manifest.get("preprocessing") or {}).get("labels")
         best = probabilities.argmax(axis=-1)
         labels = [names[i] if names else int(i) for i in best]

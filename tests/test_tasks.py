@@ -49,7 +49,7 @@ def classifier_artifact(tmp_path_factory, classifier):
 
 def test_classifier_manifest_records_task_and_preprocessing(classifier_artifact):
     m = json.loads((classifier_artifact / "manifest.json").read_text())
-    assert m["task"] == {"kind": "text_classifier", "class": "DebertaV3TextClassifier"}
+    assert m["task"] == {"kind": "text_classifier", "class": "DebertaV3TextClassifier", "activation": "linear"}
     assert m["model_class"] == "DebertaV3TextClassifier"
     assert list(m["graphs"]) == ["classifier"]
     assert m["graphs"]["classifier"]["outputs"][0]["shape"] == ["batch", 3]
@@ -186,12 +186,34 @@ def test_task_needs_a_task_directory(tiny_deberta_preset, tmp_path):
         run_export(tiny_deberta_preset, tmp_path, task="text_classifier")
 
 
-def test_cli_exports_a_fine_tuned_classifier_directory(classifier, tmp_path, capsys):
-    """What `make export PRESET=<dir>` runs: the task directory alone selects the classifier."""
+def test_cli_exports_a_fine_tuned_classifier_directory(classifier, classifier_artifact, tmp_path, capsys):
+    """What `make export PRESET=<dir>` runs: the task directory alone selects the classifier.
+
+    Compared with the fixture's artifact, which test_classify_equals_task_predict holds
+    to task.predict (a second predict here trips over tf.data's tokenizer resource).
+    """
     from export.cli import main
 
     assert main([str(classifier[1]), "--formats", "onnx", "--out", str(tmp_path)]) == 0
-    artifact = tmp_path / "tiny_classifier" / "float32"
-    model = runtime.load(artifact, backend="onnxruntime")
-    expected = np.asarray(classifier[0].predict(TEXTS, verbose=0))
-    np.testing.assert_allclose(model.classify(TEXTS)["logits"], expected, atol=1e-5)
+    model = runtime.load(tmp_path / "tiny_classifier" / "float32", backend="onnxruntime")
+    expected = runtime.load(classifier_artifact, backend="onnxruntime").classify(TEXTS)["logits"]
+    np.testing.assert_allclose(model.classify(TEXTS)["logits"], expected, atol=1e-6)
+
+
+def test_softmax_head_is_not_softmaxed_twice(tiny_deberta_preset, tmp_path):
+    import keras_hub
+
+    preprocessor = keras_hub.models.DebertaV3TextClassifierPreprocessor(
+        tokenizer=_tokenizer("DebertaV3Tokenizer", tiny_deberta_preset), sequence_length=16
+    )
+    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(tiny_deberta_preset))
+    task = keras_hub.models.DebertaV3TextClassifier(
+        backbone=backbone, num_classes=2, preprocessor=preprocessor, activation="softmax"
+    )
+    path = tmp_path / "softmax_classifier"
+    task.save_to_preset(str(path))
+    model = runtime.load(run_export(path, tmp_path / "graphs", formats=["onnx"]), backend="onnxruntime")
+    assert model.manifest["task"]["activation"] == "softmax"
+    token_ids, mask = keras_pack(task, TEXTS)
+    expected = np.asarray(task({"token_ids": token_ids, "padding_mask": mask}))
+    np.testing.assert_allclose(model.classify(TEXTS)["probabilities"], expected, atol=1e-5)
