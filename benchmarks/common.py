@@ -20,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from export.manifest import machine, tool_versions  # noqa: E402  (no TensorFlow import)
+from runtime.backends.base import available_cores  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 VERSIONS = (
     "tensorflow", "keras", "keras-hub", "tf2onnx", "onnxruntime", "openvino", "numpy",
@@ -28,7 +29,7 @@ VERSIONS = (
 
 
 def threads() -> int:
-    return machine()["cores"]
+    return available_cores()
 
 
 def versions() -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from runtime.backends.base import available_cores
 from runtime.manifest import MANIFEST, SCHEMA_VERSION, sha256
 
 if TYPE_CHECKING:  # presets imports keras_hub lazily; keep this module light
@@ -59,13 +60,9 @@ def machine() -> dict[str, Any]:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
     return {
         "cpu": cpu,
-        "cores": cores,
+        "cores": available_cores(),
         "flags": [f for f in CPU_FLAGS if f in flags],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "system": platform.platform(),

@@ -34,7 +34,7 @@ def choose(manifest: dict[str, Any], requested: str) -> tuple[str, str]:
             raise BackendUnavailableError(
                 f"Backend {requested!r} needs the {cls.format} format; this artifact has {sorted(formats)}."
             )
-        return requested, f"requested explicitly"
+        return requested, "requested explicitly"
     if "onnx" in formats:
         from runtime.backends.onnxruntime import cuda_available
 
@@ -45,5 +45,5 @@ def choose(manifest: dict[str, Any], requested: str) -> tuple[str, str]:
             return name, f"CPU only: {name} is the faster CPU backend available for this artifact"
     raise BackendUnavailableError(
         f"No runtime backend reads this artifact's formats {sorted(formats)}; "
-        f"export onnx or openvino."
+        "export onnx or openvino."
     )

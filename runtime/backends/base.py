@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
+
+from runtime.manifest import resolve
 
 
 def available_cores() -> int:
@@ -21,7 +23,6 @@ def available_cores() -> int:
 class Backend(ABC):
     #: the manifest's format key this backend reads
     format: str = ""
-    name: str = ""
 
     def __init__(
         self,
@@ -35,6 +36,11 @@ class Backend(ABC):
         self.section = manifest["formats"][self.format]
         self.threads = threads or available_cores()
         self.precision = self.resolve_precision(precision)
+
+    def graph_files(self) -> Iterator[tuple[str, Path]]:
+        """(graph name, model file) for each graph of this backend's format, inside the artifact."""
+        for graph, entry in self.section["graphs"].items():
+            yield graph, resolve(self.directory, entry["file"])
 
     @abstractmethod
     def resolve_precision(self, precision: str | None) -> str:

@@ -7,7 +7,6 @@ import onnxruntime as ort
 
 from runtime.backends.base import Backend
 from runtime.errors import BackendUnavailableError
-from runtime.manifest import resolve
 
 
 def cuda_available() -> bool:
@@ -16,7 +15,6 @@ def cuda_available() -> bool:
 
 class OnnxRuntimeBackend(Backend):
     format = "onnx"
-    name = "onnxruntime"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -29,8 +27,7 @@ class OnnxRuntimeBackend(Backend):
             providers.insert(0, "CUDAExecutionProvider")
         self.providers = providers
         self.sessions, self.output_names = {}, {}
-        for graph, entry in self.section["graphs"].items():
-            path = resolve(self.directory, entry["file"])
+        for graph, path in self.graph_files():
             session = ort.InferenceSession(str(path), options, providers=providers)
             self.sessions[graph] = session
             self.output_names[graph] = [o.name for o in session.get_outputs()]

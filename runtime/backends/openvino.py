@@ -9,7 +9,6 @@ import openvino as ov
 
 from runtime.backends.base import Backend
 from runtime.errors import BackendUnavailableError
-from runtime.manifest import resolve
 
 # Precisions a caller may ask for, by OpenVINO's names; "bf16" needs AVX512-BF16 or AMX.
 PRECISIONS = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16", "float16": "f16", "f16": "f16"}
@@ -17,7 +16,6 @@ PRECISIONS = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16"
 
 class OpenVinoBackend(Backend):
     format = "openvino"
-    name = "openvino"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -27,10 +25,7 @@ class OpenVinoBackend(Backend):
             "INFERENCE_NUM_THREADS": self.threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        self.compiled = {
-            graph: core.compile_model(str(resolve(self.directory, entry["file"])), "CPU", config)
-            for graph, entry in self.section["graphs"].items()
-        }
+        self.compiled = {graph: core.compile_model(str(path), "CPU", config) for graph, path in self.graph_files()}
         # One infer request per thread: a compiled model's default request is not thread-safe.
         self._local = threading.local()
 
