@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 
 PRESET ?= deberta_v3_extra_small_en
 DTYPE ?= float32
-FORMATS ?= saved_model,onnx,openvino
+# Empty: every format that supports DTYPE.
+FORMATS ?=
 WEIGHTS ?= auto
 OUT ?= graphs
 TASK ?=
@@ -19,7 +20,7 @@ BENCH_VENV ?= .venv-bench
 BACKENDS ?=
 SHAPES ?=
 
-.PHONY: export test venv list bench bench-export-memory clean
+.PHONY: export test venv list bench bench-dtypes bench-export-memory clean
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -31,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 export: $(VENV)/.installed
-	$(PY) -m export $(PRESET) --dtype $(DTYPE) --formats $(FORMATS) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK))
+	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK))
 
 list: $(VENV)/.installed
 	$(PY) -m export --list
@@ -50,6 +51,9 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-peers.txt
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/run.py --preset $(PRESET) --dtype $(DTYPE) --weights $(WEIGHTS) --out $(OUT) \
 		$(if $(BACKENDS),--backends $(BACKENDS)) $(if $(SHAPES),--shapes $(SHAPES))
+
+bench-dtypes: $(VENV)/.installed
+	$(PY) benchmarks/dtypes.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) $(if $(SHAPES),--shapes $(SHAPES))
 
 bench-export-memory: $(VENV)/.installed
 	$(PY) benchmarks/export_memory.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) --formats $(or $(BENCH_FORMATS),onnx)

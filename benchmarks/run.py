@@ -68,6 +68,8 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]])
         parity[record["format"]] = max(parity.get(record["format"], 0.0), record["max_abs_diff"])
     rows = []
     for backend in backends:
+        if {"onnxruntime": "onnx"}.get(backend, backend) not in manifest["formats"]:
+            continue  # e.g. no ONNX graph in a bfloat16 artifact
         model = runtime.load(artifact, backend=backend, verify=False)
         fmt = model._engine.format
         signature = model.signature["encoder"]
@@ -79,7 +81,7 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]])
                     feeds[spec["name"]] = rng.integers(2, model.vocabulary_size, (batch, length)).astype(np.int32)
                 else:
                     feeds[spec["name"]] = np.ones((batch, length), np.int32)
-            rows.append({"measure": "encoder", "backend": backend, "precision": model.precision,
+            rows.append({"measure": "encoder", "backend": backend, "precision": model.precision, "dtype": model.dtype,
                          "batch": batch, "sequence": length, "max_abs_diff": parity.get(fmt),
                          **time_call(lambda: model.run(feeds, graph="encoder"))})
         if "decoder_step" in model.signature:

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from export.errors import ExportError
-from export.formats import FORMAT_NAMES, parse_formats
+from export.formats import FORMAT_NAMES, check_dtype, formats_for, parse_formats
 from export.presets import WEIGHTS_CHOICES
 
 
@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="float32", help="artifact dtype (default float32)")
     parser.add_argument(
         "--formats",
-        default=",".join(FORMAT_NAMES),
-        help=f"comma-separated formats (default {','.join(FORMAT_NAMES)})",
+        default="",
+        help=f"comma-separated, from {','.join(FORMAT_NAMES)} (default: every one that supports --dtype)",
     )
     parser.add_argument(
         "--weights",
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: PRESET is required (or --list)", file=sys.stderr)
         return 2
     try:
-        formats = parse_formats(args.formats)
-        from export.pipeline import check_dtype, export_model
+        formats = parse_formats(args.formats) if args.formats else None  # None: all that can
+        check_dtype(formats or formats_for(args.dtype), args.dtype)  # before TensorFlow's import
+        from export.pipeline import export_model
 
-        check_dtype(args.dtype)  # refuse before paying for TensorFlow's import
         path = export_model(
             args.preset,
             dtype=args.dtype,

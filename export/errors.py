@@ -28,7 +28,12 @@ class ConversionError(ExportError):
 
 
 class ParityError(ExportError):
-    """An artifact's output differs from the Keras model's by more than the tolerance."""
+    """An artifact's output is further from the Keras model's than its dtype allows.
+
+    float32 artifacts are bounded by max abs difference (`tolerance`); lower
+    precisions by the smallest cosine similarity of any output vector along the
+    last axis (`min_cosine`), their max abs difference being recorded only.
+    """
 
     def __init__(
         self,
@@ -37,8 +42,10 @@ class ParityError(ExportError):
         graph: str,
         output: str,
         max_abs_diff: float,
-        tolerance: float,
         shape: dict[str, int],
+        tolerance: float | None = None,
+        cosine: float | None = None,
+        min_cosine: float | None = None,
         detail: str = "",
     ) -> None:
         self.format = format
@@ -46,9 +53,27 @@ class ParityError(ExportError):
         self.output = output
         self.max_abs_diff = max_abs_diff
         self.tolerance = tolerance
+        self.cosine = cosine
+        self.min_cosine = min_cosine
         self.shape = shape
-        message = (
-            f"{format} graph {graph!r} output {output!r}: max abs difference "
-            f"{max_abs_diff:.3g} exceeds tolerance {tolerance:.3g} at {shape}"
-        )
+        if max_abs_diff == float("inf"):
+            what = "produced non-finite values (inf or NaN) where Keras's are finite"
+        elif min_cosine is not None and not (cosine is not None and cosine >= min_cosine):
+            what = f"cosine similarity {cosine:.6g} is below the bound {min_cosine} (max abs difference {max_abs_diff:.3g})"
+        else:
+            what = f"max abs difference {max_abs_diff:.3g} exceeds tolerance {tolerance:.3g}"
+        message = f"{format} graph {graph!r} output {output!r}: {what} at {shape}"
         super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+class GenerationAgreementError(ExportError):
+    """Greedy generation through an artifact agrees with float32 Keras on too few tokens."""
+
+    def __init__(self, *, format: str, agreement: float, bound: float, tokens: int) -> None:
+        self.format = format
+        self.agreement = agreement
+        self.bound = bound
+        super().__init__(
+            f"{format}: greedy generation agrees with the float32 Keras model on "
+            f"{agreement:.1%} of {tokens} tokens; the bound is {bound:.0%}"
+        )

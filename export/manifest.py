@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from export.validate import tolerance
 from runtime.backends.base import available_cores
 from runtime.manifest import MANIFEST, SCHEMA_VERSION, sha256
 
@@ -84,7 +86,7 @@ def build_manifest(loaded, dtype, graphs, sections, parity, references, staging:
     tokenizer = _write_tokenizer(loaded, staging)
     manifest = _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progress)
     manifest["reference"] = reference
-    manifest["generation"] = _generation(loaded)
+    manifest["generation"] = generation_ids(loaded)
     manifest["files"] = file_table(staging)
     return manifest
 
@@ -146,7 +148,7 @@ def _preprocessing(loaded: LoadedModel) -> dict[str, Any] | None:
     return record
 
 
-def _generation(loaded: LoadedModel) -> dict[str, int] | None:
+def generation_ids(loaded: LoadedModel) -> dict[str, int] | None:
     """Token ids for generation (`<role>_token_id`), from the tokenizer when there is one."""
     roles = loaded.family.generation
     if roles is None:
@@ -221,6 +223,8 @@ def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
         },
         "formats": sections,
         "tokenizer": tokenizer,
+        # What parity had to meet at this dtype (export/tolerances.json); null: recorded only.
+        "bounds": dataclasses.asdict(tolerance(dtype)),
         "parity": parity,
         "tools": tool_versions(),
         "export": {

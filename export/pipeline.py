@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np
 
 from export.errors import UnsupportedRequestError
-from export.formats import FORMAT_NAMES, get_format
+from export.fidelity import check_generation
+from export.formats import check_dtype, formats_for, get_format
 from export.manifest import build_manifest, write_manifest
 from export.presets import LoadedModel, load_model
 from export.progress import Progress
@@ -20,28 +21,11 @@ from export.validate import CASES, case_inputs, tolerance, validate_format
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_DTYPES = ("float32",)
-PLANNED_DTYPES = ("float16", "bfloat16", "int8")
-
-
-def check_dtype(dtype: str) -> None:
-    if dtype in SUPPORTED_DTYPES:
-        return
-    if dtype in PLANNED_DTYPES:
-        raise UnsupportedRequestError(
-            f"DTYPE={dtype} is not supported yet: this version exports float32 only "
-            "(see the formats x dtypes table in README.md)."
-        )
-    raise UnsupportedRequestError(
-        f"Unknown DTYPE {dtype!r}; expected one of {', '.join(SUPPORTED_DTYPES + PLANNED_DTYPES)}."
-    )
-
-
 def export_model(
     preset: str,
     *,
     dtype: str = "float32",
-    formats: Sequence[str] = FORMAT_NAMES,
+    formats: Sequence[str] | None = None,
     weights: str = "auto",
     out: str | Path = "graphs",
     seed: int = 0,
@@ -50,43 +34,67 @@ def export_model(
 ) -> Path:
     """Export `preset` to `out/<name>/<dtype>/`; returns that directory.
 
+    `formats` defaults to every format that can be exported as `dtype`.
+
     Raises an ExportError subclass (ParityError when an artifact disagrees with
     Keras); nothing is left at the destination on failure.
     """
-    check_dtype(dtype)
-    modules = {name: get_format(name) for name in formats}
+    explicit = bool(formats)
+    formats = list(formats) if explicit else formats_for(dtype)
+    check_dtype(formats, dtype)
     progress = progress or Progress()
     started = datetime.now(timezone.utc)
     with progress.stage("load"):
         loaded = load_model(preset, weights, seed, task)
+    for name in list(formats):
+        reason = loaded.family.refused_dtypes.get((name, dtype))
+        if reason and explicit:
+            raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
+        if reason:
+            progress.log(f"skipping {name}: {reason}")
+            formats.remove(name)
+    modules = {name: get_format(name) for name in formats}
     for warning in loaded.warnings:
         banner = "!" * 78
         progress.log(f"{banner}\n  WARNING: {warning}\n{banner}")
     final = Path(out) / loaded.name / dtype
     tol = tolerance(dtype)
     with staged_directory(final) as staging:
-        from export.tracing import trace_graphs
+        from export.tracing import GraphSet
 
         with progress.stage("trace"):
-            graphs = trace_graphs(loaded)
+            graphs = GraphSet(loaded)
             references = _reference_outputs(loaded, graphs)
         sections, parity = {}, []
         specs = {g.name: g.spec for g in graphs}
         for name, module in modules.items():
             with progress.stage(f"convert {name}"):
-                sections[name] = module.write(graphs, staging)
+                sections[name] = module.write(graphs, staging, dtype)
             with progress.stage(f"validate {name}"):
                 runners = module.runners(staging, sections[name])
-                parity += validate_format(name, runners, references, tol, specs)
+                records = validate_format(name, runners, references, tol, specs)
+                if loaded.family.generation is not None and "decoder_step" in specs:
+                    sections[name]["generation"] = check_generation(name, runners, graphs, tol)
+                parity += records
                 del runners
             gc.collect()
-            worst = max(r["max_abs_diff"] for r in parity if r["format"] == name)
-            progress.log(f"{name}: max abs diff {worst:.2e} (tolerance {tol:.0e})")
+            progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
         with progress.stage("write"):
             manifest = build_manifest(loaded, dtype, graphs, sections, parity, references, staging, started, progress)
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final
+
+
+def _fidelity_line(records: list[dict], section: dict, tol) -> str:
+    worst = max(r["max_abs_diff"] for r in records)
+    cosines = [r["cosine"] for r in records if "cosine" in r]
+    line = f"max abs diff {worst:.2e}"
+    if cosines:
+        line += f", min cosine {min(cosines):.7f}"
+    if "generation" in section:
+        line += f", greedy agreement {section['generation']['agreement']:.1%}"
+    return f"{line} (bounds: {tol.describe()})"
 
 
 def _reference_outputs(loaded: LoadedModel, graphs) -> dict[str, list[tuple[dict, dict, dict]]]:

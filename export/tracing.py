@@ -34,13 +34,63 @@ class TracedGraph:
     # Name -> shape with dynamic axes named and fixed ones sized, e.g. ["batch", "sequence", 384].
     input_shapes: dict[str, list[str | int]]
     output_shapes: dict[str, list[str | int]]
+    # The model's compute dtype. Float inputs are cast to it and float outputs
+    # back to float32, so every dtype's artifact keeps the float32 signature.
+    compute_dtype: str = "float32"
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        return self.model(inputs, training=False)
+        inputs = {k: _cast_float(v, self.compute_dtype) for k, v in inputs.items()}
+        outputs = self.model(inputs, training=False)
+        return {k: _cast_float(v, "float32") for k, v in outputs.items()}
+
+
+def _cast_float(tensor: Any, dtype: str) -> Any:
+    if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(tensor.dtype)):
+        return tensor
+    return keras.ops.cast(tensor, dtype)
+
+
+class GraphSet:
+    """The traced float32 graphs of one model, and what formats derive from them.
+
+    Iterating yields the float32 graphs. `at_dtype` traces the Keras model
+    rebuilt at another dtype (formats that lower in Keras); `sample_inputs`
+    makes inputs for calibration, drawn apart from the validation cases.
+    """
+
+    def __init__(self, loaded) -> None:
+        self.loaded = loaded
+        self.graphs = trace_graphs(loaded)
+        self._lowered: dict[str, list[TracedGraph]] = {}
+
+    def __iter__(self):
+        return iter(self.graphs)
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def at_dtype(self, dtype: str) -> list[TracedGraph]:
+        if dtype == "float32":
+            return self.graphs
+        if dtype not in self._lowered:
+            from export.lowering import lowered
+
+            graphs = trace_graphs(lowered(self.loaded, dtype))
+            for traced in graphs:
+                traced(self.sample_inputs(traced))  # builds layers a builder made, before export
+            self._lowered[dtype] = graphs
+        return self._lowered[dtype]
+
+    def sample_inputs(self, traced: TracedGraph, seed: int = 1000) -> dict[str, Any]:
+        from export.validate import CALIBRATION_CASE, case_inputs
+
+        limits = self.loaded.family.sequence_limits(self.loaded.backbone.get_config())
+        vocabulary = self.loaded.backbone.vocabulary_size
+        return case_inputs(traced.spec, traced.input_shapes, CALIBRATION_CASE, vocabulary, limits, seed)[1]
 
 
 def trace_graphs(loaded) -> list[TracedGraph]:
@@ -67,7 +117,8 @@ def trace_graph(model: keras.Model, backbone: keras.Model, graph: GraphSpec, sta
         tf.TensorSpec([d if isinstance(d, int) else None for d in inputs[t.name]], t.dtype, name=t.name)
         for t in graph.inputs
     ]
-    return TracedGraph(graph, model, signature, inputs, outputs)
+    compute_dtype = backbone.dtype_policy.compute_dtype
+    return TracedGraph(graph, model, signature, inputs, outputs, compute_dtype)
 
 
 def resolve_dims(dims: tuple[str, ...], static: dict[str, int]) -> list[str | int]:
@@ -96,10 +147,10 @@ def _as_dict(tensors: Any, what: str, names: tuple[str, ...] = ()) -> dict[str, 
 
 def serving_function(traced: TracedGraph) -> Callable:
     """tf.function over the graph inputs (keyword arguments named after them)."""
-    model, names = traced.model, traced.spec.input_names
+    names = traced.spec.input_names
 
     def serve(*args):
-        return model(dict(zip(names, args)), training=False)
+        return traced(dict(zip(names, args)))
 
     return tf.function(serve, input_signature=traced.input_signature, autograph=False)
 

@@ -8,6 +8,7 @@ converter saw. Checks run names, then shapes, then values, each failure typed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -23,11 +24,46 @@ CASES = (
     {"batch": 1, "sequence": 7, "encoder_sequence": 7, "decoder_sequence": 5, "cache_sequence": 6, "masks": 2},
     {"batch": 3, "sequence": 37, "encoder_sequence": 37, "decoder_sequence": 11, "cache_sequence": 13, "masks": 3},
 )
+# Inputs for calibrating a conversion (the float16 range guard), unlike any validation case.
+CALIBRATION_CASE = {
+    "batch": 2, "sequence": 29, "encoder_sequence": 29, "decoder_sequence": 9, "cache_sequence": 17, "masks": 4,
+}
 
 
-def tolerance(dtype: str) -> float:
+@dataclass(frozen=True)
+class Tolerance:
+    """One dtype's bounds (export/tolerances.json); None is recorded, not enforced."""
+
+    max_abs: float | None
+    min_cosine: float | None
+    min_generation_agreement: float | None
+
+    def describe(self) -> str:
+        parts = [f"max abs {self.max_abs:.0e}" if self.max_abs is not None else ""]
+        parts.append(f"cosine >= {self.min_cosine}" if self.min_cosine is not None else "")
+        return ", ".join(p for p in parts if p)
+
+
+def tolerance(dtype: str) -> Tolerance:
     table = json.loads(resources.files("export").joinpath("tolerances.json").read_text())
-    return float(table[dtype]["max_abs"])
+    return Tolerance(**table[dtype])
+
+
+def cosine_similarity(got: np.ndarray, want: np.ndarray) -> float:
+    """Smallest cosine similarity between matching vectors along the last axis.
+
+    Two all-zero vectors count as identical; a zero vector against a non-zero one as 0.
+    """
+    a = got.reshape(-1, got.shape[-1] if got.ndim else 1).astype(np.float64)
+    b = want.reshape(-1, want.shape[-1] if want.ndim else 1).astype(np.float64)
+    if a.size == 0:
+        return 1.0
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    dots = np.sum(a * b, axis=-1)
+    both_zero = (np.linalg.norm(a, axis=-1) == 0) & (np.linalg.norm(b, axis=-1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosines = np.where(both_zero, 1.0, np.where(norms > 0, dots / norms, 0.0))
+    return float(cosines.min())
 
 
 def case_inputs(
@@ -80,7 +116,7 @@ def compare(
     shape: dict[str, int],
     expected: dict[str, np.ndarray],
     actual: dict[str, Any],
-    tol: float,
+    tol: Tolerance,
 ) -> list[dict[str, Any]]:
     """Check one artifact run against the Keras outputs; returns parity records."""
     missing = set(expected) - set(actual)
@@ -99,21 +135,23 @@ def compare(
                 f"expected {want.shape} at {shape}."
             )
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        max_diff = float(diff.max()) if np.all(np.isfinite(diff)) else float("inf")
-        if not max_diff <= tol:
+        finite = bool(np.all(np.isfinite(diff)))
+        max_diff = float(diff.max()) if finite and diff.size else (0.0 if finite else float("inf"))
+        record = {"format": fmt, "graph": graph.name, "output": name, "shape": shape, "max_abs_diff": max_diff}
+        if tol.max_abs is not None:
+            record["tolerance"] = tol.max_abs
+        if np.issubdtype(want.dtype, np.floating):
+            record["cosine"] = cosine_similarity(got, want) if finite else float("-inf")
+        if tol.min_cosine is not None:
+            record["min_cosine"] = tol.min_cosine
+        failed = not finite or (tol.max_abs is not None and not max_diff <= tol.max_abs)
+        failed |= tol.min_cosine is not None and not record["cosine"] >= tol.min_cosine
+        if failed:
             raise ParityError(
-                format=fmt, graph=graph.name, output=name, max_abs_diff=max_diff, tolerance=tol, shape=shape
+                format=fmt, graph=graph.name, output=name, max_abs_diff=max_diff, shape=shape,
+                tolerance=tol.max_abs, cosine=record.get("cosine"), min_cosine=tol.min_cosine,
             )
-        records.append(
-            {
-                "format": fmt,
-                "graph": graph.name,
-                "output": name,
-                "shape": shape,
-                "max_abs_diff": max_diff,
-                "tolerance": tol,
-            }
-        )
+        records.append(record)
     return records
 
 
@@ -121,7 +159,7 @@ def validate_format(
     fmt: str,
     runners: dict[str, Runner],
     references: dict[str, list[tuple[dict, dict, dict]]],
-    tol: float,
+    tol: Tolerance,
     graphs: dict[str, GraphSpec],
 ) -> list[dict[str, Any]]:
     """Run each graph's cases through `runners`; raise on the first failure."""

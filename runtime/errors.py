@@ -5,6 +5,10 @@ class ArtifactError(Exception):
     """The artifact directory is missing, incomplete, altered or of an unknown schema."""
 
 
+class DtypeMismatchError(ValueError):
+    """The caller asked for a dtype other than the one the artifact was exported in."""
+
+
 class InputError(ValueError):
     """A call's inputs do not match the graph signature; the message names input and expectation."""
 

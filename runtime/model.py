@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from runtime.backends import backend_class, choose
-from runtime.errors import InputError, RandomWeightsWarning
+from runtime.errors import DtypeMismatchError, InputError, RandomWeightsWarning
 from runtime.generation import CachedDecoder, TokenIds, beam_search, greedy
 from runtime.inputs import check_inputs
 from runtime.manifest import read_manifest, resolve
@@ -30,9 +30,15 @@ class Model:
         precision: str | None = None,
         threads: int | None = None,
         verify: bool = True,
+        dtype: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path, verify=verify)
+        if dtype is not None and dtype != self.manifest["dtype"]:
+            raise DtypeMismatchError(
+                f"{self.path} holds {self.manifest['dtype']} graphs; dtype={dtype!r} was requested. "
+                f"Load {self.path.parent / dtype} instead (export it with DTYPE={dtype})."
+            )
         self.backend, self.backend_reason = choose(self.manifest, backend)
         log.info("runtime: %s backend (%s)", self.backend, self.backend_reason)
         self._engine = backend_class(self.backend)(self.path, self.manifest, precision, threads)
@@ -254,7 +260,10 @@ class Model:
         return Tokenizer(resolve(self.path, entry["file"]), entry.get("special_tokens", {}))
 
     def __repr__(self) -> str:
-        return f"Model({str(self.path)!r}, backend={self.backend!r}, precision={self.precision!r})"
+        return (
+            f"Model({str(self.path)!r}, dtype={self.dtype!r}, backend={self.backend!r}, "
+            f"precision={self.precision!r})"
+        )
 
 
 def _is_text_list(value: Any) -> bool:
@@ -286,10 +295,14 @@ def load(
     precision: str | None = None,
     threads: int | None = None,
     verify: bool = True,
+    dtype: str | None = None,
 ) -> Model:
     """Load `graphs/<preset>/<dtype>/`. backend: auto, onnxruntime or openvino.
 
-    precision: None runs the artifact's dtype; a lower one (e.g. "bf16" on an AMX
-    CPU with OpenVINO) only when asked. threads: defaults to the cores available.
+    precision: None runs at the precision the artifact records (`Model.precision`);
+    a lower one (e.g. "bf16" on an AMX CPU with OpenVINO) only when asked.
+    threads: defaults to the cores available. dtype: when given, the artifact must
+    have been exported in it (DtypeMismatchError otherwise); `Model.dtype` says
+    which it was either way.
     """
-    return Model(path, backend=backend, precision=precision, threads=threads, verify=verify)
+    return Model(path, backend=backend, precision=precision, threads=threads, verify=verify, dtype=dtype)

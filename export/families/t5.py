@@ -183,5 +183,19 @@ SPEC = register(
         # keras_hub's T5 starts decoding from the pad token and stops at </s>.
         generation={"decoder_start": ("pad_token", 0), "end": ("end_token", 1), "pad": ("pad_token", 0)},
         tasks=TASKS,
+        # Where T5 overflows float16 (as known for T5 since its release): the RMS norms'
+        # sums of squares, the residual stream, and the feed-forward output projection
+        # (Hugging Face keeps this `wo` in float32 too).
+        float16_keep_float32=(
+            r"t5_layer_norm|layer_norm",
+            r"transformer_(en|de)coder_layer_\d+[^/]*/(add(_\d+)?|output_projector[^/]*/.*)$",
+        ),
+        refused_dtypes={
+            ("saved_model", "float16"): (
+                "keras_hub's T5 attention builds its mask as (1 - mask) * -1e9 in the compute "
+                "dtype; in float16 -1e9 is -inf and 0 * -inf is NaN, so every attention score "
+                "is NaN. Use DTYPE=bfloat16 for SavedModel, or FORMATS=onnx,openvino for float16"
+            ),
+        },
     )
 )

@@ -28,6 +28,42 @@ _MODULES = {
 }
 FORMAT_NAMES = tuple(_MODULES)
 
+# What each format can be exported as, and how (recorded in the manifest as the
+# format's "method"). Kept here, away from the converters, so a request is
+# refused before TensorFlow is imported.
+DTYPES: dict[str, dict[str, str]] = {
+    "saved_model": {
+        "float32": "the float32 Keras model",
+        "float16": "Keras dtype policy float16: weights and compute in float16",
+        "bfloat16": "Keras dtype policy bfloat16: weights and compute in bfloat16",
+        "int8": "Keras int8 quantization: int8 kernels and embeddings with per-channel scales, "
+        "activations quantized on the fly",
+    },
+    "onnx": {
+        "float32": "tf2onnx from the float32 Keras model",
+        "float16": "the float32 graph converted by onnxruntime's float16 converter; inputs and "
+        "outputs stay float32; nodes the family marks and nodes beyond the float16 range on "
+        "calibration inputs stay float32 (export/onnx_float16.py)",
+        "int8": "onnxruntime dynamic quantization of the float32 graph: per-channel int8 weights "
+        "for MatMul/Gemm/Gather, activations quantized to uint8 per call",
+    },
+    "openvino": {
+        "float32": "f32 IR, f32 inference",
+        "float16": "f16 weights (OpenVINO's compressed IR), f32 inference: x86 CPUs without "
+        "AVX512-FP16/AMX-FP16 have no f16 arithmetic, and f32 compute cannot overflow",
+        "bfloat16": "f16-stored weights, bf16 inference precision (AMX/AVX512-BF16 matmuls "
+        "accumulating in f32; OpenVINO keeps normalizations and softmax in f32)",
+        "int8": "NNCF int8 weight compression (asymmetric, per output channel) of MatMul and "
+        "embedding weights, f32 activations",
+    },
+}
+REFUSED: dict[tuple[str, str], str] = {
+    ("onnx", "bfloat16"): "onnxruntime's CPU provider has no bfloat16 kernels for MatMul, Gemm or "
+    "the element-wise ops, so a bfloat16 graph cannot run there; use openvino (bf16 inference on "
+    "AVX512-BF16 and AMX CPUs) or saved_model",
+}
+ALL_DTYPES = ("float32", "float16", "bfloat16", "int8")
+
 
 def get_format(name: str) -> ModuleType:
     if name not in _MODULES:
@@ -48,3 +84,20 @@ def parse_formats(text: str) -> list[str]:
         if name not in _MODULES:
             get_format(name)  # raises, naming the supported formats
     return list(dict.fromkeys(names))
+
+
+def formats_for(dtype: str) -> list[str]:
+    """Every format that can be exported as `dtype` (the default FORMATS)."""
+    check_dtype([], dtype)
+    return [name for name in FORMAT_NAMES if dtype in DTYPES[name]]
+
+
+def check_dtype(names: list[str] | tuple[str, ...], dtype: str) -> None:
+    """Refuse, before any work, a dtype one of the formats cannot produce, with its reason."""
+    if dtype not in ALL_DTYPES:
+        raise UnsupportedRequestError(f"Unknown DTYPE {dtype!r}; expected one of {', '.join(ALL_DTYPES)}.")
+    for name in names:
+        if name not in DTYPES:
+            get_format(name)  # raises, naming the supported formats
+        if dtype not in DTYPES[name]:
+            raise UnsupportedRequestError(f"FORMATS={name} cannot be exported as {dtype}: {REFUSED[(name, dtype)]}.")

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx.external_data_helper import convert_model_to_external_data, load_external_data_for_model
 
+from export import onnx_float16
 from export.errors import ConversionError
-from export.formats import Runner
+from export.formats import DTYPES, Runner
 from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
-from export.tracing import TracedGraph, stateless_function
+from export.tracing import GraphSet, TracedGraph, stateless_function
 
 NAME = "onnx"
 OPSET = 17
@@ -19,12 +21,12 @@ OPSET = 17
 EXTERNAL_DATA_BYTES = 1536 * 2**20
 
 
-def write(graphs: list[TracedGraph], directory: Path) -> dict:
+def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     import tf2onnx
 
     out = directory / NAME
     out.mkdir(parents=True, exist_ok=True)
-    section = {"opset": OPSET, "graphs": {}}
+    section = {"opset": OPSET, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
         function, signature, weights = stateless_function(traced)
         try:
@@ -42,14 +44,43 @@ def write(graphs: list[TracedGraph], directory: Path) -> dict:
         bind_weights(model, weights, data_file)
         name_dims(model, {**traced.input_shapes, **traced.output_shapes})
         model.producer_name = "keras-aot-export"
+        record = {"file": f"{NAME}/{path.name}"}
+        if dtype == "float16":
+            if data_file is not None:  # the converter needs every weight in memory
+                load_external_data_for_model(model, str(out))
+                data_file.unlink()
+            model, record["float16"] = onnx_float16.convert(
+                model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
+            )
+            data_file = path.with_suffix(".onnx.data") if weight_bytes(weights) // 2 > EXTERNAL_DATA_BYTES else None
+            if data_file is not None:
+                convert_model_to_external_data(model, location=data_file.name)
         onnx.save_model(model, str(path))
         del model
+        if dtype == "int8":
+            _quantize_int8(path, data_file)
+            data_file = None
         _check(path, traced)
-        record = {"file": f"{NAME}/{path.name}"}
         if data_file is not None:
             record["external_data"] = f"{NAME}/{data_file.name}"
         section["graphs"][traced.name] = record
     return section
+
+
+def _quantize_int8(path: Path, data_file: Path | None) -> None:
+    """Replace the float32 model at `path` by its dynamically quantized int8 version.
+
+    The int8 file is a quarter of the float32 weights, under protobuf's 2 GiB
+    for every seed preset, so it is written without external data.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = path.with_name(f"{path.stem}.int8.onnx")
+    quantize_dynamic(path, quantized, weight_type=QuantType.QInt8, per_channel=True)
+    path.unlink()
+    if data_file is not None:
+        data_file.unlink()
+    quantized.rename(path)
 
 
 def _check(path: Path, traced: TracedGraph) -> None:

@@ -8,39 +8,69 @@ in the manifest, and passed again when validating.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from export.errors import ConversionError
-from export.formats import Runner
-from export.tracing import TracedGraph, serving_function
+from export.formats import DTYPES, Runner
+from export.tracing import GraphSet, TracedGraph, serving_function
 
 NAME = "openvino"
-INFERENCE_PRECISION = "f32"
 
 
-def write(graphs: list[TracedGraph], directory: Path) -> dict:
+@dataclass(frozen=True)
+class Recipe:
+    """How one dtype's IR is stored and at which precision it is meant to run."""
+
+    inference_precision: str  # OpenVINO's INFERENCE_PRECISION_HINT
+    float16_weights: bool = False  # OpenVINO's compressed IR (weights stored as f16)
+    int8_weights: bool = False  # NNCF weight compression
+
+
+# Why each: see export/formats/__init__.py DTYPES["openvino"].
+RECIPES = {
+    "float32": Recipe("f32"),
+    "float16": Recipe("f32", float16_weights=True),
+    "bfloat16": Recipe("bf16", float16_weights=True),
+    "int8": Recipe("f32", int8_weights=True),
+}
+
+
+def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     import openvino as ov
 
+    recipe = RECIPES[dtype]
     out = directory / NAME
     out.mkdir(parents=True, exist_ok=True)
-    section = {"inference_precision": INFERENCE_PRECISION, "graphs": {}}
+    section = {"inference_precision": recipe.inference_precision, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
         try:
             model = ov.convert_model(serving_function(traced))
         except Exception as error:  # OpenVINO raises its own untyped errors
             raise ConversionError(f"OpenVINO failed on graph {traced.name!r}: {error}") from error
         _name_outputs(model, traced)
-        model.set_rt_info(INFERENCE_PRECISION, ["runtime_options", "INFERENCE_PRECISION_HINT"])
+        if recipe.int8_weights:
+            model = _compress_int8(model)
+        model.set_rt_info(recipe.inference_precision, ["runtime_options", "INFERENCE_PRECISION_HINT"])
         path = out / f"{traced.name}.xml"
-        # compress_to_fp16 defaults to True: that would silently halve weight precision.
-        ov.save_model(model, str(path), compress_to_fp16=False)
+        # compress_to_fp16 defaults to True: never let it halve weights unasked.
+        ov.save_model(model, str(path), compress_to_fp16=recipe.float16_weights)
         section["graphs"][traced.name] = {
             "file": f"{NAME}/{path.name}",
             "weights": f"{NAME}/{path.with_suffix('.bin').name}",
         }
     return section
+
+
+def _compress_int8(model):
+    import logging
+
+    import nncf
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer progress bars otherwise
+    return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
 
 
 def _name_outputs(model, traced: TracedGraph) -> None:

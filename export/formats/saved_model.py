@@ -7,21 +7,22 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from export.formats import Runner
-from export.tracing import TracedGraph, serving_function
+from export.formats import DTYPES, Runner
+from export.tracing import GraphSet, serving_function
 
 NAME = "saved_model"
 
-
-def write(graphs: list[TracedGraph], directory: Path) -> dict:
+def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     archive = keras.export.ExportArchive()
-    for traced in graphs:
+    lowered = graphs.at_dtype(dtype)
+    for traced in lowered:
         archive.track(traced.model)
         archive.add_endpoint(traced.name, serving_function(traced))
     archive.write_out(str(directory / NAME), verbose=False)
     return {
         "directory": NAME,
-        "graphs": {t.name: {"signature": t.name} for t in graphs},
+        "method": DTYPES[NAME][dtype],
+        "graphs": {t.name: {"signature": t.name} for t in lowered},
     }
 
 

@@ -1,0 +1,87 @@
+"""`make bench-dtypes`: size on disk, latency and fidelity of one preset in every dtype, in one run.
+
+    python benchmarks/dtypes.py --preset deberta_v3_base_en [--dtypes float32,float16,bfloat16,int8]
+        [--shapes 1x128,8x128]
+
+Exports each dtype with every format that supports it (unless already under
+--out), then times our backends on each artifact, T5 greedy generation included.
+Rows go to results/dtypes.jsonl and .csv; results/summary_dtypes_<preset>.md
+gives each latency as a ratio to float32 on the same backend in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import RESULTS, ROOT, stamp, write_rows  # noqa: E402
+from benchmarks.run import OURS, ensure_artifact, our_rows, parse_shapes  # noqa: E402
+
+DTYPES = ("float32", "float16", "bfloat16", "int8")
+
+
+def size_rows(artifact: Path) -> list[dict]:
+    """Bytes on disk per format, from the manifest's file table."""
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    rows = []
+    for fmt, section in manifest["formats"].items():
+        prefix = section.get("directory", fmt) + "/"
+        size = sum(f["bytes"] for path, f in manifest["files"].items() if path.startswith(prefix))
+        cosines = [r["cosine"] for r in manifest["parity"] if r["format"] == fmt and "cosine" in r]
+        diffs = [r["max_abs_diff"] for r in manifest["parity"] if r["format"] == fmt]
+        rows.append({"measure": "size", "format": fmt, "bytes": size, "min_cosine": min(cosines, default=None),
+                     "max_abs_diff": max(diffs), "greedy_agreement": section.get("generation", {}).get("agreement")})
+    return rows
+
+
+def summary(rows: list[dict], preset: str) -> str:
+    lines = [f"# {preset}: dtypes", "", f"Machine: {rows[0]['machine']['cpu']}, {rows[0]['threads']} threads. "
+             "Latency: p50 ms (ratio to float32 on the same backend, same run).", "",
+             "| dtype | format | size MB | min cosine | max abs diff | greedy agreement |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in (r for r in rows if r["measure"] == "size"):
+        agreement = "" if r["greedy_agreement"] is None else f"{r['greedy_agreement']:.1%}"
+        cosine = "" if r["min_cosine"] is None else f"{r['min_cosine']:.6f}"
+        lines.append(f"| {r['dtype']} | {r['format']} | {r['bytes'] / 1e6:.1f} | {cosine} | "
+                     f"{r['max_abs_diff']:.2e} | {agreement} |")
+    timed = [r for r in rows if r["measure"] in ("encoder", "greedy_generate")]
+    base = {(r["measure"], r["backend"], r.get("batch"), r.get("sequence")): r["p50_ms"]
+            for r in timed if r["dtype"] == "float32"}
+    lines += ["", "| measure | backend | dtype | precision | shape | p50 ms | vs float32 |", "|---|---|---|---|---|---:|---:|"]
+    for r in timed:
+        ref = base.get((r["measure"], r["backend"], r.get("batch"), r.get("sequence")))
+        ratio = f"{r['p50_ms'] / ref:.2f}x" if ref else ""
+        shape = f"{r.get('batch')}x{r.get('sequence')}" + (f"->{r['new_tokens']}" if "new_tokens" in r else "")
+        lines.append(f"| {r['measure']} | {r['backend']} | {r['dtype']} | {r.get('precision', '')} | {shape} | "
+                     f"{r['p50_ms']:.1f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="deberta_v3_base_en")
+    parser.add_argument("--dtypes", default=",".join(DTYPES))
+    parser.add_argument("--weights", default="random")
+    parser.add_argument("--shapes", default="1x128,8x128")
+    parser.add_argument("--out", type=Path, default=ROOT / "graphs")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = []
+    for dtype in args.dtypes.split(","):
+        artifact = ensure_artifact(args.preset, dtype, args.weights, args.out)
+        found = size_rows(artifact) + our_rows(artifact, list(OURS), parse_shapes(args.shapes))
+        rows += [{"dtype": dtype, **row} for row in found]
+    preset = json.loads((artifact / "manifest.json").read_text())["preset"]
+    rows = [{"benchmark": "dtypes", "preset": preset, **stamp(), **row} for row in rows]
+    write_rows(rows, "dtypes", args.results)
+    text = summary(rows, preset)
+    (args.results / f"summary_dtypes_{preset}.md").write_text(text)
+    print(text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

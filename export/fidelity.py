@@ -1,0 +1,104 @@
+"""Greedy generation through an artifact against float32 Keras, token by token.
+
+Numeric bounds (export/validate.py) check each graph alone; a generation family
+also has to produce the same tokens. Float32 Keras greedy-decodes random prompts
+with the runtime's own loop; the artifact is then fed that same prefix at every
+step (teacher forcing) and must pick the same next token. Bounded: the share of
+those tokens it picks. Recorded too: free-running agreement, where one flipped
+near-tie changes every later prefix (random-weight models have flat logits, so
+their near-ties are common).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from export.errors import GenerationAgreementError
+from export.formats import Runner
+from export.manifest import generation_ids
+from export.validate import Tolerance
+from runtime.generation import CachedDecoder, TokenIds, greedy
+
+PROMPT_LENGTHS = (23, 17, 11, 6)
+NEW_TOKENS = 16
+
+
+def check_generation(fmt: str, runners: dict[str, Runner], graphs, tol: Tolerance) -> dict[str, Any]:
+    """Greedy-decode the prompts both ways; returns {"agreement", "tokens", "prompts", "bound"}."""
+    traced = {t.name: t for t in graphs}
+    ids = generation_ids(graphs.loaded)
+    token_ids = TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
+    signature = {"inputs": [{"name": n, "shape": s} for n, s in traced["decoder_step"].input_shapes.items()]}
+    prompts, mask = _prompts(graphs.loaded.backbone.vocabulary_size, token_ids)
+
+    def keras_engine(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in traced[graph](inputs).items()}
+
+    def artifact_engine(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return runners[graph](inputs)
+
+    def decoder(engine):
+        return CachedDecoder(engine, signature, prompts, mask, NEW_TOKENS)
+
+    reference = greedy(decoder(keras_engine), len(prompts), NEW_TOKENS, token_ids)
+    forced = teacher_forced(decoder(artifact_engine), reference, token_ids)
+    free = greedy(decoder(artifact_engine), len(prompts), NEW_TOKENS, token_ids)
+    agreement, tokens = forced_agreement(reference, forced, token_ids.end)
+    bound = tol.min_generation_agreement
+    if bound is not None and agreement < bound:
+        raise GenerationAgreementError(format=fmt, agreement=agreement, bound=bound, tokens=tokens)
+    return {
+        "agreement": agreement,
+        "tokens": tokens,
+        "prompts": len(prompts),
+        "bound": bound,
+        "free_running_agreement": agreement_rate(reference, free, token_ids.end)[0],
+    }
+
+
+def teacher_forced(decoder: CachedDecoder, tokens: np.ndarray, ids: TokenIds) -> np.ndarray:
+    """The artifact's next-token choice at each step, given the reference prefix."""
+    current = np.full(tokens.shape[0], ids.decoder_start, np.int32)
+    choices = np.empty_like(tokens)
+    for index in range(tokens.shape[1]):
+        choices[:, index] = np.argmax(decoder.step(current, index), axis=-1)
+        current = tokens[:, index]
+    return choices
+
+
+def forced_agreement(reference: np.ndarray, choices: np.ndarray, end: int) -> tuple[float, int]:
+    """Share of next-token choices equal to the reference, up to each reference row's end."""
+    matched = total = 0
+    for want, got in zip(reference, choices):
+        length = len(_until_end(want, end))
+        matched += int(np.sum(want[:length] == got[:length]))
+        total += length
+    return (matched / total if total else 1.0), total
+
+
+def _prompts(vocabulary: int, ids: TokenIds) -> tuple[np.ndarray, np.ndarray]:
+    """Random prompts of PROMPT_LENGTHS tokens (no special ids), right-padded into one batch."""
+    rng = np.random.default_rng(2024)
+    low = max(ids.decoder_start, ids.end, ids.pad) + 1
+    mask = np.arange(max(PROMPT_LENGTHS))[None, :] < np.array(PROMPT_LENGTHS)[:, None]
+    prompts = rng.integers(low, vocabulary, size=mask.shape) * mask
+    return prompts.astype(np.int32), mask.astype(np.int32)
+
+
+def agreement_rate(expected: np.ndarray, actual: np.ndarray, end: int) -> tuple[float, int]:
+    """Share of positions where the tokens match, over each row's longer decoded length."""
+    matched = total = 0
+    for want, got in zip(expected, actual):
+        want, got = _until_end(want, end), _until_end(got, end)
+        length = max(len(want), len(got))
+        width = min(len(want), len(got))
+        matched += int(np.sum(want[:width] == got[:width]))
+        total += length
+    return (matched / total if total else 1.0), total
+
+
+def _until_end(tokens: np.ndarray, end: int) -> np.ndarray:
+    stops = np.flatnonzero(tokens == end)
+    return tokens[: stops[0] + 1] if stops.size else tokens
