@@ -5,6 +5,9 @@
 
 Exports each dtype with every format that supports it (unless already under
 --out), then times our backends on each artifact, T5 greedy generation included.
+A dtype whose export fails its fidelity bound is recorded as refused, with the
+reason; for bfloat16 the float32 OpenVINO artifact is then timed at bf16
+precision instead (what the bf16 IR would run), marked as such.
 Rows go to results/dtypes.jsonl and .csv; results/summary_dtypes_<preset>.md
 gives each latency as a ratio to float32 on the same backend in the same run.
 """
@@ -13,14 +16,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS, ROOT, stamp, write_rows  # noqa: E402
-from benchmarks.run import OURS, ensure_artifact, our_rows, parse_shapes  # noqa: E402
+from benchmarks.run import OURS, our_rows, parse_shapes  # noqa: E402
 
 DTYPES = ("float32", "float16", "bfloat16", "int8")
+
+
+def export(preset: str, dtype: str, weights: str, out: Path) -> tuple[Path, str | None]:
+    """The artifact directory, exported unless present; and the error line if the export failed."""
+    name = Path(preset).resolve().name if Path(preset).is_dir() else preset
+    path = out / name / dtype
+    if (path / "manifest.json").is_file():
+        return path, None
+    command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if run.returncode == 0:
+        return path, None
+    error = next((line for line in reversed(run.stderr.splitlines()) if line.startswith("error:")), "")
+    print(f"{dtype}: export refused: {error or run.stderr[-500:]}", file=sys.stderr)
+    return path, error or run.stderr[-500:]
 
 
 def size_rows(artifact: Path) -> list[dict]:
@@ -49,13 +68,16 @@ def summary(rows: list[dict], preset: str) -> str:
                      f"{r['max_abs_diff']:.2e} | {agreement} |")
     timed = [r for r in rows if r["measure"] in ("encoder", "greedy_generate")]
     base = {(r["measure"], r["backend"], r.get("batch"), r.get("sequence")): r["p50_ms"]
-            for r in timed if r["dtype"] == "float32"}
+            for r in timed if r["dtype"] == "float32" and "stand_in" not in r}
+    for r in (r for r in rows if r["measure"] == "export_refused"):
+        lines.append(f"| {r['dtype']} | refused | | | | {r['error']} |")
     lines += ["", "| measure | backend | dtype | precision | shape | p50 ms | vs float32 |", "|---|---|---|---|---|---:|---:|"]
     for r in timed:
         ref = base.get((r["measure"], r["backend"], r.get("batch"), r.get("sequence")))
         ratio = f"{r['p50_ms'] / ref:.2f}x" if ref else ""
         shape = f"{r.get('batch')}x{r.get('sequence')}" + (f"->{r['new_tokens']}" if "new_tokens" in r else "")
-        lines.append(f"| {r['measure']} | {r['backend']} | {r['dtype']} | {r.get('precision', '')} | {shape} | "
+        dtype = r["dtype"] + (f" ({r['stand_in']})" if "stand_in" in r else "")
+        lines.append(f"| {r['measure']} | {r['backend']} | {dtype} | {r.get('precision', '')} | {shape} | "
                      f"{r['p50_ms']:.1f} | {ratio} |")
     return "\n".join(lines) + "\n"
 
@@ -69,12 +91,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=ROOT / "graphs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    rows = []
+    rows, shapes = [], parse_shapes(args.shapes)
     for dtype in args.dtypes.split(","):
-        artifact = ensure_artifact(args.preset, dtype, args.weights, args.out)
-        found = size_rows(artifact) + our_rows(artifact, list(OURS), parse_shapes(args.shapes))
-        rows += [{"dtype": dtype, **row} for row in found]
-    preset = json.loads((artifact / "manifest.json").read_text())["preset"]
+        artifact, refusal = export(args.preset, dtype, args.weights, args.out)
+        if refusal is None:
+            found = size_rows(artifact) + our_rows(artifact, list(OURS), shapes)
+        else:
+            found = [{"measure": "export_refused", "error": refusal}]
+            if dtype == "bfloat16":
+                stand_in = artifact.parent / "float32"
+                found += [{**r, "stand_in": "float32 artifact run at bf16 precision"}
+                          for r in our_rows(stand_in, ["openvino"], shapes, precision="bf16")]
+        rows += [{**row, "dtype": dtype} for row in found]
+    preset = artifact.parent.name
     rows = [{"benchmark": "dtypes", "preset": preset, **stamp(), **row} for row in rows]
     write_rows(rows, "dtypes", args.results)
     text = summary(rows, preset)

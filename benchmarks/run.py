@@ -59,7 +59,7 @@ def export_rows(preset: str, weights: str) -> list[dict]:
     return rows
 
 
-def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]]) -> list[dict]:
+def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]], precision: str | None = None) -> list[dict]:
     import runtime
 
     manifest = json.loads((artifact / "manifest.json").read_text())
@@ -70,7 +70,7 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]])
     for backend in backends:
         if {"onnxruntime": "onnx"}.get(backend, backend) not in manifest["formats"]:
             continue  # e.g. no ONNX graph in a bfloat16 artifact
-        model = runtime.load(artifact, backend=backend, verify=False)
+        model = runtime.load(artifact, backend=backend, verify=False, precision=precision)
         fmt = model._engine.format
         signature = model.signature["encoder"]
         for batch, length in shapes:

@@ -21,12 +21,12 @@ float32 and clamps float constants to the float16 range.
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import onnx
+
+from export.onnx_graph import drop_unused, evaluate, sort_nodes
 
 RANGE_LIMIT = 65504.0 / 16
 
@@ -52,6 +52,17 @@ def convert(
     sort_nodes(converted.graph)  # the converter appends its output Casts out of order
     summary = {"nodes": len(model.graph.node), "kept_float32": len(keep), "kept_by_range": len(by_range - named)}
     return converted, summary
+
+
+def large_tensors(model: onnx.ModelProto, calibration: Iterable[dict[str, np.ndarray]]) -> set[str]:
+    """Names of float tensors whose magnitude exceeds RANGE_LIMIT on any calibration input."""
+    names = [o for n in model.graph.node for o in n.output if o]
+    large = set()
+    for feeds in calibration:
+        for name, value in zip(names, evaluate(model, names, feeds)):
+            if np.issubdtype(value.dtype, np.floating) and value.size and not np.all(np.abs(value) <= RANGE_LIMIT):
+                large.add(name)
+    return large
 
 
 def _split_shared_initializers(model: onnx.ModelProto, keep: set[str]) -> None:
@@ -115,69 +126,8 @@ def _skip_float16_round_trips(graph: onnx.GraphProto, keep: set[str]) -> None:
         origin = producer.get(half.input[0])
         if (origin is not None and origin.name in keep) or half.input[0] in float_inputs:
             node.input[0] = half.input[0]
-    _drop_unused(graph)
+    drop_unused(graph)
 
 
 def _cast_to(node: onnx.NodeProto) -> int:
     return next(a.i for a in node.attribute if a.name == "to")
-
-
-def _drop_unused(graph: onnx.GraphProto) -> None:
-    """Remove nodes none of whose outputs is read, until none is left."""
-    while True:
-        read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-        unused = [n for n in graph.node if not any(o in read for o in n.output)]
-        if not unused:
-            return
-        for node in unused:
-            graph.node.remove(node)
-
-
-def sort_nodes(graph: onnx.GraphProto) -> None:
-    """Reorder `graph.node` so every node comes after the producers of its inputs."""
-    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending = list(graph.node)
-    ordered = []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            raise ValueError(f"ONNX graph has a cycle or a missing input near node {pending[0].name!r}")
-        for node in ready:
-            available.update(node.output)
-        ordered += ready
-        ready_ids = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in ready_ids]
-    copies = [onnx.NodeProto() for _ in ordered]
-    for copy, node in zip(copies, ordered):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(copies)
-
-
-def large_tensors(model: onnx.ModelProto, calibration: Iterable[dict[str, np.ndarray]]) -> set[str]:
-    """Names of float tensors whose magnitude exceeds RANGE_LIMIT on any calibration input."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    names = [o for n in probe.graph.node for o in n.output if o and o not in known]
-    probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names)
-    names = [o.name for o in probe.graph.output]
-    with tempfile.TemporaryDirectory() as scratch:
-        # Saved with external data: a base-size model's weights pass protobuf's 2 GiB limit
-        # once intermediate outputs are added.
-        path = Path(scratch) / "probe.onnx"
-        onnx.save_model(probe, str(path), save_as_external_data=True, location="probe.data")
-        del probe
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # optimizer notes about the probe outputs are noise
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        large = set()
-        for inputs in calibration:
-            for name, value in zip(names, session.run(names, inputs)):
-                value = np.asarray(value)
-                if np.issubdtype(value.dtype, np.floating) and value.size:
-                    if not np.all(np.abs(value) <= RANGE_LIMIT):
-                        large.add(name)
-    return large

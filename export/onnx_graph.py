@@ -11,10 +11,14 @@
    written one tensor at a time, inline or to an external data file.
 3. `name_dims`: graph inputs and outputs get the spec's axis names instead of
    tf2onnx's `unk__NNN`.
+
+Helpers for the rewrites in onnx_float16.py and onnx_fold_repeats.py:
+`evaluate` (intermediate tensor values), `drop_unused`, `sort_nodes`.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -115,3 +119,64 @@ def name_dims(model: onnx.ModelProto, shapes: dict[str, list[str | int]]) -> Non
 
 def weight_bytes(weights: Iterable[tuple[str, Any]]) -> int:
     return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for _, v in weights)
+
+
+def evaluate(
+    model: onnx.ModelProto, names: list[str], feeds: dict[str, np.ndarray], base_dir: Path | None = None
+) -> list[np.ndarray]:
+    """Values of any tensors of `model` (intermediate ones included) on `feeds`.
+
+    `base_dir`: where the model's external weight data lives, if it has any.
+    """
+    import onnxruntime as ort
+    from onnx.external_data_helper import load_external_data_for_model
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    if base_dir is not None:
+        load_external_data_for_model(probe, str(base_dir))
+    known = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in known)
+    with tempfile.TemporaryDirectory() as scratch:
+        # External data: a base-size model passes protobuf's 2 GiB once outputs are added.
+        path = Path(scratch) / "probe.onnx"
+        onnx.save_model(probe, str(path), save_as_external_data=True, location="probe.data")
+        del probe
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # optimizer notes about the extra outputs are noise
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return [np.asarray(v) for v in session.run(names, feeds)]
+
+
+def drop_unused(graph: onnx.GraphProto) -> None:
+    """Remove nodes none of whose outputs is read, until none is left, then unread initializers."""
+    while True:
+        read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        unused = [n for n in graph.node if not any(o in read for o in n.output)]
+        for node in unused:
+            graph.node.remove(node)
+        if not unused:
+            break
+    for tensor in [t for t in graph.initializer if t.name not in read]:
+        graph.initializer.remove(tensor)
+
+
+def sort_nodes(graph: onnx.GraphProto) -> None:
+    """Reorder `graph.node` so every node comes after the producers of its inputs."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ValueError(f"ONNX graph has a cycle or a missing input near node {pending[0].name!r}")
+        for node in ready:
+            available.update(node.output)
+        ordered += ready
+        ready_ids = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in ready_ids]
+    copies = [onnx.NodeProto() for _ in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)

@@ -11,6 +11,7 @@ from onnx.external_data_helper import convert_model_to_external_data, load_exter
 from export import onnx_float16
 from export.errors import ConversionError
 from export.formats import DTYPES, Runner
+from export.onnx_fold_repeats import fold_repeated_projections
 from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
@@ -45,6 +46,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
         name_dims(model, {**traced.input_shapes, **traced.output_shapes})
         model.producer_name = "keras-aot-export"
         record = {"file": f"{NAME}/{path.name}"}
+        record["folded_projections"] = fold_repeated_projections(model, graphs.sample_inputs(traced), out)
         if dtype == "float16":
             if data_file is not None:  # the converter needs every weight in memory
                 load_external_data_for_model(model, str(out))
