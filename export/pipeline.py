@@ -67,18 +67,21 @@ def export_model(
             references = _reference_outputs(loaded, graphs)
         sections, parity = {}, []
         specs = {g.name: g.spec for g in graphs}
-        for name, module in modules.items():
-            with progress.stage(f"convert {name}"):
-                sections[name] = module.write(graphs, staging, dtype)
-            with progress.stage(f"validate {name}"):
-                runners = module.runners(staging, sections[name])
-                records = validate_format(name, runners, references, tol, specs)
-                if loaded.family.generation is not None and "decoder_step" in specs:
-                    sections[name]["generation"] = check_generation(name, runners, graphs, tol)
-                parity += records
-                del runners
-            gc.collect()
-            progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
+        try:
+            for name, module in modules.items():
+                with progress.stage(f"convert {name}"):
+                    sections[name] = module.write(graphs, staging, dtype)
+                with progress.stage(f"validate {name}"):
+                    runners = module.runners(staging, sections[name])
+                    records = validate_format(name, runners, references, tol, specs)
+                    if loaded.family.generation is not None and "decoder_step" in specs:
+                        sections[name]["generation"] = check_generation(name, runners, graphs, tol)
+                    parity += records
+                    del runners
+                gc.collect()
+                progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
+        finally:
+            graphs.close()
         with progress.stage("write"):
             manifest = build_manifest(loaded, dtype, graphs, sections, parity, references, staging, started, progress)
             write_manifest(staging, manifest)

@@ -12,8 +12,10 @@ Two function flavours:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
@@ -60,12 +62,28 @@ class GraphSet:
     Iterating yields the float32 graphs. `at_dtype` traces the Keras model
     rebuilt at another dtype (formats that lower in Keras); `sample_inputs`
     makes inputs for calibration, drawn apart from the validation cases.
+    `scratch` is a private directory for intermediate files that formats share
+    (the float32 ONNX graph OpenVINO converts from); `close` removes it.
     """
 
     def __init__(self, loaded) -> None:
         self.loaded = loaded
         self.graphs = trace_graphs(loaded)
         self._lowered: dict[str, list[TracedGraph]] = {}
+        self._scratch: tempfile.TemporaryDirectory | None = None
+        self.shared: dict[Any, Any] = {}  # what one format built for others, by key
+
+    @property
+    def scratch(self) -> Path:
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="export-scratch-")
+        return Path(self._scratch.name)
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+        self.shared.clear()
 
     def __iter__(self):
         return iter(self.graphs)

@@ -77,6 +77,52 @@ def test_fold_leaves_a_repeat_along_another_axis_alone(tmp_path):
 def test_deberta_export_folds_every_layers_position_projections(deberta_artifact, graph):
     manifest = json.loads((deberta_artifact / "manifest.json").read_text())
     layers = manifest["config"]["num_layers"]
-    assert manifest["formats"]["onnx"]["graphs"][graph]["folded_projections"] == 2 * layers  # query and key
+    rewrites = manifest["formats"]["onnx"]["graphs"][graph]["rewrites"]
+    assert rewrites == {"folded_projections": 2 * layers, "gather_elements": 2 * layers}  # c2p and p2c
     model = onnx.load(str(deberta_artifact / "onnx" / f"{graph}.onnx"))
     assert not [n for n in model.graph.node if n.op_type == "Tile" and "rel_embedding" in n.name]
+    assert not [n for n in model.graph.node if n.op_type == "GatherND"]
+
+
+def _batched_gather_graph(batch_dims: int = 3) -> onnx.ModelProto:
+    """tf.gather(data, idx, batch_dims=3) as tf2onnx writes it: Unsqueeze(-1) then GatherND."""
+    init = [numpy_helper.from_array(np.array([-1], np.int64), "last")]
+    nodes = [
+        helper.make_node("Unsqueeze", ["idx", "last"], ["tuples"]),
+        helper.make_node("GatherND", ["data", "tuples"], ["y"], batch_dims=batch_dims),
+    ]
+    graph = helper.make_graph(
+        nodes, "gather",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["b", 2, 3, 5]),
+         helper.make_tensor_value_info("idx", TensorProto.INT64, ["b", 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 2, 3, 3])], init,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_batched_gathernd_becomes_gather_elements(tmp_path):
+    from export.onnx_gather_elements import gathernd_to_gather_elements
+
+    rng = np.random.default_rng(0)
+    feeds = [{"data": rng.standard_normal((b, 2, 3, 5)).astype(np.float32),
+              "idx": rng.integers(0, 5, (b, 2, 3, 3))} for b in (1, 2)]
+    model = _batched_gather_graph()
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    before = [session.run(None, f)[0] for f in feeds]
+
+    assert gathernd_to_gather_elements(model, feeds[0], tmp_path) == 1
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == ["GatherElements"]  # the Unsqueeze went too
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for f, want in zip(feeds, before):
+        np.testing.assert_array_equal(session.run(None, f)[0], want)
+        np.testing.assert_array_equal(want, np.take_along_axis(f["data"], f["idx"], axis=3))
+
+
+def test_gathernd_that_gathers_slices_is_left_alone(tmp_path):
+    from export.onnx_gather_elements import gathernd_to_gather_elements
+
+    model = _batched_gather_graph(batch_dims=2)  # gathers rows of the last two axes
+    feeds = {"data": np.zeros((1, 2, 3, 5), np.float32), "idx": np.zeros((1, 2, 3), np.int64)}
+    model.graph.input[1].CopyFrom(helper.make_tensor_value_info("idx", TensorProto.INT64, ["b", 2, 3]))
+    assert gathernd_to_gather_elements(model, feeds, tmp_path) == 0

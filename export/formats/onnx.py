@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx.external_data_helper import convert_model_to_external_data, load_external_data_for_model
+from onnx.external_data_helper import convert_model_to_external_data
 
 from export import onnx_float16
 from export.errors import ConversionError
 from export.formats import DTYPES, Runner
 from export.onnx_fold_repeats import fold_repeated_projections
+from export.onnx_gather_elements import gathernd_to_gather_elements
 from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
@@ -23,45 +25,31 @@ EXTERNAL_DATA_BYTES = 1536 * 2**20
 
 
 def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
-    import tf2onnx
-
     out = directory / NAME
     out.mkdir(parents=True, exist_ok=True)
     section = {"opset": OPSET, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
-        function, signature, weights = stateless_function(traced)
-        try:
-            model, _ = tf2onnx.convert.from_function(
-                function,
-                input_signature=signature,
-                opset=OPSET,
-                custom_op_handlers={"Erfc": (erfc_handler, [])},
-            )
-        except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
-            raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
+        source, rewrites = float32_graph(graphs, traced)
         path = out / f"{traced.name}.onnx"
-        external = weight_bytes(weights) > EXTERNAL_DATA_BYTES
-        data_file = path.with_suffix(".onnx.data") if external else None
-        bind_weights(model, weights, data_file)
-        name_dims(model, {**traced.input_shapes, **traced.output_shapes})
-        model.producer_name = "keras-aot-export"
-        record = {"file": f"{NAME}/{path.name}"}
-        record["folded_projections"] = fold_repeated_projections(model, graphs.sample_inputs(traced), out)
-        if dtype == "float16":
-            if data_file is not None:  # the converter needs every weight in memory
-                load_external_data_for_model(model, str(out))
-                data_file.unlink()
+        record = {"file": f"{NAME}/{path.name}", "rewrites": rewrites}
+        data_file = None
+        if dtype == "float32":
+            shutil.copyfile(source, path)
+            if source.with_suffix(".onnx.data").exists():
+                data_file = path.with_suffix(".onnx.data")
+                shutil.copyfile(source.with_suffix(".onnx.data"), data_file)
+        elif dtype == "float16":
+            model = onnx.load(str(source))  # weights and all: the converter rewrites them
             model, record["float16"] = onnx_float16.convert(
                 model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
             )
-            data_file = path.with_suffix(".onnx.data") if weight_bytes(weights) // 2 > EXTERNAL_DATA_BYTES else None
-            if data_file is not None:
+            if _tensor_bytes(model) > EXTERNAL_DATA_BYTES:
+                data_file = path.with_suffix(".onnx.data")
                 convert_model_to_external_data(model, location=data_file.name)
-        onnx.save_model(model, str(path))
-        del model
-        if dtype == "int8":
-            _quantize_int8(path, data_file)
-            data_file = None
+            onnx.save_model(model, str(path))
+            del model
+        elif dtype == "int8":
+            _quantize_int8(source, path)
         _check(path, traced)
         if data_file is not None:
             record["external_data"] = f"{NAME}/{data_file.name}"
@@ -69,20 +57,56 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     return section
 
 
-def _quantize_int8(path: Path, data_file: Path | None) -> None:
-    """Replace the float32 model at `path` by its dynamically quantized int8 version.
+def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str, int]]:
+    """The validated-to-be float32 ONNX graph (in graphs.scratch), built once per export.
+
+    Shared: the ONNX format derives every dtype from it and OpenVINO converts it.
+    Returns its path and how often each rewrite applied (onnx_fold_repeats.py,
+    onnx_gather_elements.py).
+    """
+    key = (NAME, traced.name)
+    if key in graphs.shared:
+        return graphs.shared[key]
+    import tf2onnx
+
+    function, signature, weights = stateless_function(traced)
+    try:
+        model, _ = tf2onnx.convert.from_function(
+            function,
+            input_signature=signature,
+            opset=OPSET,
+            custom_op_handlers={"Erfc": (erfc_handler, [])},
+        )
+    except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
+        raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
+    path = graphs.scratch / f"{traced.name}.onnx"
+    external = weight_bytes(weights) > EXTERNAL_DATA_BYTES
+    bind_weights(model, weights, path.with_suffix(".onnx.data") if external else None)
+    name_dims(model, {**traced.input_shapes, **traced.output_shapes})
+    model.producer_name = "keras-aot-export"
+    sample = graphs.sample_inputs(traced)
+    rewrites = {
+        "folded_projections": fold_repeated_projections(model, sample, graphs.scratch),
+        "gather_elements": gathernd_to_gather_elements(model, sample, graphs.scratch),
+    }
+    onnx.save_model(model, str(path))
+    graphs.shared[key] = (path, rewrites)
+    return path, rewrites
+
+
+def _tensor_bytes(model: onnx.ModelProto) -> int:
+    return sum(len(t.raw_data) for t in model.graph.initializer)
+
+
+def _quantize_int8(source: Path, path: Path) -> None:
+    """Dynamically quantize the float32 graph at `source` into `path`.
 
     The int8 file is a quarter of the float32 weights, under protobuf's 2 GiB
     for every seed preset, so it is written without external data.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantized = path.with_name(f"{path.stem}.int8.onnx")
-    quantize_dynamic(path, quantized, weight_type=QuantType.QInt8, per_channel=True)
-    path.unlink()
-    if data_file is not None:
-        data_file.unlink()
-    quantized.rename(path)
+    quantize_dynamic(source, path, weight_type=QuantType.QInt8, per_channel=True)
 
 
 def _check(path: Path, traced: TracedGraph) -> None:

