@@ -16,30 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS, ROOT, stamp, write_rows  # noqa: E402
-from benchmarks.run import OURS, our_rows, parse_shapes  # noqa: E402
+from benchmarks.run import OURS, export_artifact, our_rows, parse_shapes  # noqa: E402
 
 DTYPES = ("float32", "float16", "bfloat16", "int8")
-
-
-def export(preset: str, dtype: str, weights: str, out: Path) -> tuple[Path, str | None]:
-    """The artifact directory, exported unless present; and the error line if the export failed."""
-    name = Path(preset).resolve().name if Path(preset).is_dir() else preset
-    path = out / name / dtype
-    if (path / "manifest.json").is_file():
-        return path, None
-    command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out)]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if run.returncode == 0:
-        return path, None
-    error = next((line for line in reversed(run.stderr.splitlines()) if line.startswith("error:")), "")
-    print(f"{dtype}: export refused: {error or run.stderr[-500:]}", file=sys.stderr)
-    return path, error or run.stderr[-500:]
 
 
 def size_rows(artifact: Path) -> list[dict]:
@@ -93,7 +77,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     rows, shapes = [], parse_shapes(args.shapes)
     for dtype in args.dtypes.split(","):
-        artifact, refusal = export(args.preset, dtype, args.weights, args.out)
+        artifact, refusal = export_artifact(args.preset, dtype, args.weights, args.out)
         if refusal is None:
             found = size_rows(artifact) + our_rows(artifact, list(OURS), shapes)
         else:

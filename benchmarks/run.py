@@ -1,11 +1,12 @@
 """`make bench`: latency, memory and parity of our artifacts against the peers, in one run.
 
     python benchmarks/run.py --preset deberta_v3_base_en --weights random
-        [--dtype float32] [--backends onnxruntime,openvino,keras_tf,keras_tf_xla,hf_torch,optimum_ort]
+        [--dtype float32[,int8,bfloat16]] [--backends onnxruntime,openvino,keras_tf,keras_tf_xla,hf_torch,optimum_ort]
         [--shapes 1x128,8x128,1x512,8x512]
 
 1. export time and peak RSS per format (/usr/bin/time -v, benchmarks/export_memory.py),
-   then the artifact itself (all formats) unless it exists;
+   then the artifact itself (all formats) unless it exists; further dtypes in --dtype
+   are exported too and our backends on them appear as "<backend> <dtype>";
 2. our backends on the artifact's `encoder` graph at every shape: p50/p90/p99, throughput;
 3. T5: greedy generation of 32 tokens from a 64-token input, and decode-step latency
    at positions 1, 64 and 256;
@@ -37,15 +38,19 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
     return [tuple(int(x) for x in item.split("x")) for item in text.split(",") if item]
 
 
-def ensure_artifact(preset: str, dtype: str, weights: str, out: Path) -> Path:
-    from export.presets import load_model  # noqa: F401  (fails early on a bad preset name)
-
+def export_artifact(preset: str, dtype: str, weights: str, out: Path) -> tuple[Path, str | None]:
+    """The artifact directory, exported unless present; and the error line if the export failed."""
     name = Path(preset).resolve().name if Path(preset).is_dir() else preset
     path = out / name / dtype
-    if not (path / "manifest.json").is_file():
-        command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out)]
-        subprocess.run(command, cwd=ROOT, check=True)
-    return path
+    if (path / "manifest.json").is_file():
+        return path, None
+    command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if run.returncode == 0:
+        return path, None
+    error = next((line for line in reversed(run.stderr.splitlines()) if line.startswith("error:")), "")
+    print(f"{dtype}: export refused: {error or run.stderr[-500:]}", file=sys.stderr)
+    return path, error or run.stderr[-500:]
 
 
 def export_rows(preset: str, weights: str) -> list[dict]:
@@ -141,14 +146,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     backends, shapes = [b for b in args.backends.split(",") if b], parse_shapes(args.shapes)
 
-    artifact = ensure_artifact(args.preset, args.dtype, args.weights, args.out)
+    dtypes = args.dtype.split(",")
+    ours = [b for b in backends if b in OURS]
+    artifact, error = export_artifact(args.preset, dtypes[0], args.weights, args.out)
+    if error:
+        raise SystemExit(error)
     manifest = json.loads((artifact / "manifest.json").read_text())
     rows = [] if args.skip_export_memory else export_rows(args.preset, args.weights)
-    rows += our_rows(artifact, [b for b in backends if b in OURS], shapes)
+    rows += our_rows(artifact, ours, shapes)
+    for dtype in dtypes[1:]:  # the fastest paths, against the same peers in the same run
+        other, error = export_artifact(args.preset, dtype, args.weights, args.out)
+        if error:
+            rows.append({"measure": "error", "backend": f"export {dtype}", "error": error})
+            continue
+        rows += [{**r, "backend": f"{r['backend']} {dtype}", "dtype": dtype} for r in our_rows(other, ours, shapes)]
     config = {k: v for k, v in manifest["config"].items() if k not in ("name", "trainable", "dtype")}
     for peer in (b for b in backends if b in PEERS):
         rows += peer_rows(peer, manifest["family"], config, shapes)
-    common = {"benchmark": "bench", "preset": manifest["preset"], "dtype": args.dtype,
+    common = {"benchmark": "bench", "preset": manifest["preset"], "dtype": dtypes[0],
               "weights": manifest["weights"]["origin"], **stamp()}
     rows = [{**common, **row} for row in rows]
     write_rows(rows, "bench", args.results)
