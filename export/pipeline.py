@@ -46,13 +46,7 @@ def export_model(
     started = datetime.now(timezone.utc)
     with progress.stage("load"):
         loaded = load_model(preset, weights, seed, task)
-    for name in list(formats):
-        reason = loaded.family.refused_dtypes.get((name, dtype))
-        if reason and explicit:
-            raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
-        if reason:
-            progress.log(f"skipping {name}: {reason}")
-            formats.remove(name)
+    formats = _family_formats(loaded, formats, dtype, explicit, progress)
     modules = {name: get_format(name) for name in formats}
     for warning in loaded.warnings:
         banner = "!" * 78
@@ -87,6 +81,20 @@ def export_model(
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final
+
+
+def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explicit: bool, progress: Progress) -> list[str]:
+    """`formats` less those the family refuses at `dtype`: an error when asked for by name."""
+    kept = []
+    for name in formats:
+        reason = loaded.family.refused_dtypes.get((name, dtype))
+        if reason and explicit:
+            raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
+        if reason:
+            progress.log(f"skipping {name}: {reason}")
+        else:
+            kept.append(name)
+    return kept
 
 
 def _fidelity_line(records: list[dict], section: dict, tol) -> str:
