@@ -11,6 +11,8 @@ DTYPE ?= float32
 FORMATS ?=
 WEIGHTS ?= auto
 OUT ?= graphs
+# xla_aot static shapes, BATCHxSEQUENCE,...; empty: 1x64 ... 8x512.
+BUCKETS ?=
 TASK ?=
 
 # Quiet TensorFlow's C++ start-up chatter; errors still print.
@@ -32,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 export: $(VENV)/.installed
-	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK))
+	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS))
 
 list: $(VENV)/.installed
 	$(PY) -m export --list

@@ -8,6 +8,7 @@ import sys
 
 from export.errors import ExportError
 from export.formats import FORMAT_NAMES, check_dtype, formats_for, parse_formats
+from export.formats.xla_aot import parse_buckets
 from export.presets import WEIGHTS_CHOICES
 
 
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="text_classifier, masked_lm or seq2seq_lm: export that keras_hub task for a hub preset "
         "(a task preset directory brings its own)",
     )
+    parser.add_argument(
+        "--buckets",
+        default="",
+        help="xla_aot static shapes, BATCHxSEQUENCE,... (default 1x64,1x128,1x256,1x512,8x64,8x128,8x256,8x512)",
+    )
     parser.add_argument("--out", default="graphs", help="output root (default graphs/)")
     parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
     return parser
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         formats = parse_formats(args.formats) if args.formats else None  # None: all that can
         check_dtype(formats or formats_for(args.dtype), args.dtype)  # before TensorFlow's import
+        options = {"xla_aot": {"buckets": parse_buckets(args.buckets)}} if args.buckets else {}
         from export.pipeline import export_model
 
         path = export_model(
@@ -82,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out,
             seed=args.seed,
             task=args.task or None,
+            format_options=options,
         )
     except ExportError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)

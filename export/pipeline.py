@@ -31,10 +31,13 @@ def export_model(
     seed: int = 0,
     task: str | None = None,
     progress: Progress | None = None,
+    format_options: dict[str, dict] | None = None,
 ) -> Path:
     """Export `preset` to `out/<name>/<dtype>/`; returns that directory.
 
-    `formats` defaults to every format that can be exported as `dtype`.
+    `formats` defaults to every format that can be exported as `dtype` (but the
+    opt-in ones). `format_options` passes keyword arguments to one format's
+    `write`, e.g. {"xla_aot": {"buckets": [(1, 128)]}}.
 
     Raises an ExportError subclass (ParityError when an artifact disagrees with
     Keras); nothing is left at the destination on failure.
@@ -64,7 +67,8 @@ def export_model(
         try:
             for name, module in modules.items():
                 with progress.stage(f"convert {name}"):
-                    sections[name] = module.write(graphs, staging, dtype)
+                    options = (format_options or {}).get(name, {})
+                    sections[name] = module.write(graphs, staging, dtype, **options)
                 with progress.stage(f"validate {name}"):
                     runners = module.runners(staging, sections[name])
                     records = validate_format(name, runners, references, tol, specs)
@@ -84,10 +88,12 @@ def export_model(
 
 
 def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explicit: bool, progress: Progress) -> list[str]:
-    """`formats` less those the family refuses at `dtype`: an error when asked for by name."""
+    """`formats` less those refused for this model at `dtype`: an error when asked for by name."""
     kept = []
     for name in formats:
         reason = loaded.family.refused_dtypes.get((name, dtype))
+        refusal = getattr(get_format(name), "refusal", None)  # a format's own limits on graphs
+        reason = reason or (refusal(loaded) if refusal else None)
         if reason and explicit:
             raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
         if reason:

@@ -25,8 +25,12 @@ _MODULES = {
     "saved_model": "export.formats.saved_model",
     "onnx": "export.formats.onnx",
     "openvino": "export.formats.openvino",
+    "xla_aot": "export.formats.xla_aot",
 }
 FORMAT_NAMES = tuple(_MODULES)
+# Exported only when asked for by name: compiling every bucket takes minutes per
+# graph and the libraries run only on CPUs like the exporting one.
+OPT_IN = ("xla_aot",)
 
 # What each format can be exported as, and how (recorded in the manifest as the
 # format's "method"). Kept here, away from the converters, so a request is
@@ -56,12 +60,21 @@ DTYPES: dict[str, dict[str, str]] = {
         "int8": "NNCF int8 weight compression (asymmetric, per output channel) of MatMul and "
         "embedding weights, f32 activations",
     },
+    "xla_aot": {
+        "float32": "the float32 Keras graph at each bucket's static shape, variables frozen to "
+        "constants, compiled by saved_model_cli aot_compile_cpu for the exporting machine's CPU",
+    },
 }
 REFUSED: dict[tuple[str, str], str] = {
     ("onnx", "bfloat16"): "onnxruntime's CPU provider has no bfloat16 kernels for MatMul, Gemm or "
     "the element-wise ops, so a bfloat16 graph cannot run there; use openvino (bf16 inference on "
     "AVX512-BF16 and AMX CPUs) or saved_model",
 }
+for _dtype in ("float16", "bfloat16", "int8"):
+    REFUSED[("xla_aot", _dtype)] = (
+        "not built yet: the AOT path compiles the float32 graph only; use onnx or openvino for "
+        f"{_dtype}"
+    )
 ALL_DTYPES = ("float32", "float16", "bfloat16", "int8")
 
 
@@ -87,9 +100,9 @@ def parse_formats(text: str) -> list[str]:
 
 
 def formats_for(dtype: str) -> list[str]:
-    """Every format that can be exported as `dtype` (the default FORMATS)."""
+    """Every format that can be exported as `dtype`, but the opt-in ones (the default FORMATS)."""
     check_dtype([], dtype)
-    return [name for name in FORMAT_NAMES if dtype in DTYPES[name]]
+    return [name for name in FORMAT_NAMES if dtype in DTYPES[name] and name not in OPT_IN]
 
 
 def check_dtype(names: list[str] | tuple[str, ...], dtype: str) -> None:

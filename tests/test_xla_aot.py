@@ -1,0 +1,88 @@
+"""XLA AOT: bucketed shared libraries, validated at padded shapes, run through ctypes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import runtime
+from conftest import run_export
+from export.errors import UnsupportedRequestError
+from export.formats import formats_for
+from export.formats.xla_aot import parse_buckets
+from runtime.errors import BackendUnavailableError, InputError
+
+# Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded.
+BUCKETS = [(1, 16), (4, 40)]
+
+
+@pytest.fixture(scope="module")
+def aot_artifact(tmp_path_factory, tiny_deberta_preset):
+    out = tmp_path_factory.mktemp("graphs")
+    options = {"xla_aot": {"buckets": BUCKETS}}
+    return run_export(tiny_deberta_preset, out, formats=["xla_aot", "onnx"], format_options=options)
+
+
+def test_buckets_are_compiled_and_validated_with_padding(aot_artifact):
+    manifest = json.loads((aot_artifact / "manifest.json").read_text())
+    section = manifest["formats"]["xla_aot"]
+    buckets = section["graphs"]["encoder"]["buckets"]
+    assert [(b["batch"], b["sequence"]) for b in buckets] == BUCKETS
+    for bucket in buckets:
+        for key in ("library", "header"):
+            assert bucket[key] in manifest["files"]
+    assert any(name.endswith(".o") for name in manifest["files"])  # for static linking
+    records = [r for r in manifest["parity"] if r["format"] == "xla_aot"]
+    assert len(records) == 2
+    assert max(r["max_abs_diff"] for r in records) <= 1e-5  # the issue's AOT bound
+
+
+def test_runtime_matches_onnx_at_shapes_between_buckets(aot_artifact):
+    rng = np.random.default_rng(0)
+    aot = runtime.load(aot_artifact, backend="xla_aot")
+    ort = runtime.load(aot_artifact, backend="onnxruntime")
+    for batch, length in ((1, 16), (2, 9), (4, 40)):
+        ids = rng.integers(4, 120, (batch, length)).astype(np.int32)
+        mask = np.ones((batch, length), np.int32)
+        mask[0, length // 2 :] = 0
+        inputs = {"token_ids": ids, "padding_mask": mask}
+        got, want = aot.run(inputs)["sequence_output"], ort.run(inputs)["sequence_output"]
+        assert got.shape == (batch, length, 16)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_inputs_beyond_the_largest_bucket_are_refused(aot_artifact):
+    model = runtime.load(aot_artifact, backend="xla_aot")
+    ids = np.ones((5, 8), np.int32)
+    with pytest.raises(InputError, match=r"batch 5 x sequence 8 fits no compiled bucket \(buckets: 1x16, 4x40\)"):
+        model.run({"token_ids": ids, "padding_mask": ids})
+
+
+def test_a_cpu_without_the_target_simd_is_refused(aot_artifact, monkeypatch):
+    import runtime.backends.xla_aot as backend
+
+    monkeypatch.setattr(backend, "missing_cpu_flags", lambda required: ["avx512f"])
+    with pytest.raises(BackendUnavailableError, match="lacks avx512f"):
+        runtime.load(aot_artifact, backend="xla_aot")
+
+
+def test_graphs_that_cannot_be_padded_are_refused_before_tracing(tiny_t5_preset, tmp_path):
+    with pytest.raises(UnsupportedRequestError, match="t5 cannot be exported to xla_aot as float32: graph 'backbone' has 2 padding-masked axes"):
+        run_export(tiny_t5_preset, tmp_path, formats=["xla_aot"])
+    assert not any(tmp_path.rglob("manifest.json"))
+
+
+def test_xla_aot_is_opt_in_and_float32_only():
+    assert "xla_aot" not in formats_for("float32")
+    with pytest.raises(UnsupportedRequestError, match="xla_aot cannot be exported as int8"):
+        from export.formats import check_dtype
+
+        check_dtype(["xla_aot"], "int8")
+
+
+@pytest.mark.parametrize("text", ["", "1x", "0x64", "8 by 128"])
+def test_bad_buckets_are_named(text):
+    with pytest.raises(UnsupportedRequestError, match="BUCKETS"):
+        parse_buckets(text)
