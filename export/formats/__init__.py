@@ -25,12 +25,14 @@ _MODULES = {
     "saved_model": "export.formats.saved_model",
     "onnx": "export.formats.onnx",
     "openvino": "export.formats.openvino",
+    "ort": "export.formats.ort",
     "xla_aot": "export.formats.xla_aot",
 }
 FORMAT_NAMES = tuple(_MODULES)
 # Exported only when asked for by name: compiling every bucket takes minutes per
-# graph and the libraries run only on CPUs like the exporting one.
-OPT_IN = ("xla_aot",)
+# graph and the libraries run only on CPUs like the exporting one; .ort files
+# are for mobile builds of onnxruntime, and the same graphs as onnx/.
+OPT_IN = ("ort", "xla_aot")
 
 # What each format can be exported as, and how (recorded in the manifest as the
 # format's "method"). Kept here, away from the converters, so a request is
@@ -60,6 +62,11 @@ DTYPES: dict[str, dict[str, str]] = {
         "int8": "NNCF int8 weight compression (asymmetric, per output channel) of MatMul and "
         "embedding weights, f32 activations",
     },
+    "ort": {
+        dtype: f"the {dtype} ONNX graph (as onnx/ above) converted to onnxruntime's .ort format, "
+        "optimized for ARM, with the operator config of a reduced build"
+        for dtype in ("float32", "float16", "int8")
+    },
     "xla_aot": {
         "float32": "the float32 Keras graph at each bucket's static shape, variables frozen to "
         "constants, compiled by saved_model_cli aot_compile_cpu for the exporting machine's CPU",
@@ -70,6 +77,7 @@ REFUSED: dict[tuple[str, str], str] = {
     "the element-wise ops, so a bfloat16 graph cannot run there; use openvino (bf16 inference on "
     "AVX512-BF16 and AMX CPUs) or saved_model",
 }
+REFUSED[("ort", "bfloat16")] = REFUSED[("onnx", "bfloat16")]
 for _dtype in ("float16", "bfloat16", "int8"):
     REFUSED[("xla_aot", _dtype)] = (
         "not built yet: the AOT path compiles the float32 graph only; use onnx or openvino for "

@@ -29,32 +29,40 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     section = {"opset": OPSET, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
-        source, rewrites = float32_graph(graphs, traced)
-        path = out / f"{traced.name}.onnx"
-        record = {"file": f"{NAME}/{path.name}", "rewrites": rewrites}
-        data_file = None
-        if dtype == "float32":
-            shutil.copyfile(source, path)
-            if source.with_suffix(".onnx.data").exists():
-                data_file = path.with_suffix(".onnx.data")
-                shutil.copyfile(source.with_suffix(".onnx.data"), data_file)
-        elif dtype == "float16":
-            model = onnx.load(str(source))  # weights and all: the converter rewrites them
-            model, record["float16"] = onnx_float16.convert(
-                model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
-            )
-            if _tensor_bytes(model) > EXTERNAL_DATA_BYTES:
-                data_file = path.with_suffix(".onnx.data")
-                convert_model_to_external_data(model, location=data_file.name)
-            onnx.save_model(model, str(path))
-            del model
-        elif dtype == "int8":
-            _quantize_int8(source, path)
-        _check(path, traced)
-        if data_file is not None:
-            record["external_data"] = f"{NAME}/{data_file.name}"
+        record = write_graph(graphs, traced, dtype, out / f"{traced.name}.onnx")
+        for key in ("file", "external_data"):
+            if key in record:
+                record[key] = f"{NAME}/{record[key]}"
         section["graphs"][traced.name] = record
     return section
+
+
+def write_graph(graphs: GraphSet, traced: TracedGraph, dtype: str, path: Path) -> dict:
+    """`traced` as an ONNX graph of `dtype` at `path`; its manifest record, file names relative to path's folder."""
+    source, rewrites = float32_graph(graphs, traced)
+    record = {"file": path.name, "rewrites": rewrites}
+    data_file = None
+    if dtype == "float32":
+        shutil.copyfile(source, path)
+        if source.with_suffix(".onnx.data").exists():
+            data_file = path.with_suffix(".onnx.data")
+            shutil.copyfile(source.with_suffix(".onnx.data"), data_file)
+    elif dtype == "float16":
+        model = onnx.load(str(source))  # weights and all: the converter rewrites them
+        model, record["float16"] = onnx_float16.convert(
+            model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
+        )
+        if _tensor_bytes(model) > EXTERNAL_DATA_BYTES:
+            data_file = path.with_suffix(".onnx.data")
+            convert_model_to_external_data(model, location=data_file.name)
+        onnx.save_model(model, str(path))
+        del model
+    elif dtype == "int8":
+        _quantize_int8(source, path)
+    _check(path, traced)
+    if data_file is not None:
+        record["external_data"] = data_file.name
+    return record
 
 
 def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str, int]]:
@@ -125,15 +133,17 @@ _STANDARD_OPS = {schema.name for schema in onnx.defs.get_all_schemas_with_histor
 
 
 def runners(directory: Path, section: dict) -> dict[str, Runner]:
+    return {name: session_runner(directory / g["file"]) for name, g in section["graphs"].items()}
+
+
+def session_runner(path: Path) -> Runner:
+    """An onnxruntime CPU session on `path` (.onnx or .ort) as a Runner."""
     import onnxruntime as ort
 
-    def runner_for(file: str) -> Runner:
-        session = ort.InferenceSession(str(directory / file), providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
 
-        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return dict(zip(names, session.run(names, inputs)))
+    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(names, session.run(names, inputs)))
 
-        return run
-
-    return {name: runner_for(g["file"]) for name, g in section["graphs"].items()}
+    return run

@@ -11,13 +11,14 @@ from runtime.errors import BackendUnavailableError
 BACKENDS = {
     "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend"),
     "openvino": ("runtime.backends.openvino", "OpenVinoBackend"),
+    "ort": ("runtime.backends.onnxruntime", "OrtFormatBackend"),
     "xla_aot": ("runtime.backends.xla_aot", "XlaAotBackend"),
 }
 # On a CPU, which backend to prefer when the artifact has both. `make bench` on
 # deberta_v3_base_en (f32, 2 cores; benchmarks/results/summary_deberta_v3_base_en.md):
 # OpenVINO p50 178 ms vs onnxruntime 215 ms at 1x128, 5.8 s vs 11.9 s at 8x512.
 # XLA AOT last: its buckets pad every call, and it is there for C/C++ embedding.
-CPU_PREFERENCE = ("openvino", "onnxruntime", "xla_aot")
+CPU_PREFERENCE = ("openvino", "onnxruntime", "ort", "xla_aot")
 
 
 def backend_class(name: str):

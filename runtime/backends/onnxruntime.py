@@ -44,3 +44,9 @@ class OnnxRuntimeBackend(Backend):
     def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = self.output_names[graph]  # InferenceSession.run is thread-safe
         return dict(zip(names, self.sessions[graph].run(names, inputs)))
+
+
+class OrtFormatBackend(OnnxRuntimeBackend):
+    """The same engine on the artifact's `.ort` files (onnxruntime's mobile format)."""
+
+    format = "ort"

@@ -1,0 +1,67 @@
+"""onnxruntime's mobile format: each graph's ONNX model of this dtype as a `.ort` flatbuffer.
+
+Converted by `onnxruntime.tools.convert_onnx_models_to_ort` with 'Fixed'
+optimizations for ARM (phones) and type reduction, which also writes
+`ort/required_operators_and_types.config`: the operator list for an
+onnxruntime build reduced to what these graphs use
+(`build.sh --minimal_build --include_ops_by_config <that file>`). Validated here
+like any artifact, through onnxruntime's CPU provider on the `.ort` file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from export.errors import ConversionError
+from export.formats import DTYPES, Runner
+from export.formats import onnx as onnx_format
+from export.tracing import GraphSet
+
+NAME = "ort"
+CONFIG = "required_operators_and_types.config"
+# A .ort file is one flatbuffer, which cannot exceed 2 GiB.
+MAX_BYTES = 2**31 - 2**24
+
+
+def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
+    out = directory / NAME
+    out.mkdir(parents=True, exist_ok=True)
+    section = {"method": DTYPES[NAME][dtype], "target_platform": "arm", "operators_config": f"{NAME}/{CONFIG}", "graphs": {}}
+    with tempfile.TemporaryDirectory(dir=graphs.scratch) as work:
+        work = Path(work)
+        for traced in graphs:
+            onnx_format.write_graph(graphs, traced, dtype, work / f"{traced.name}.onnx")
+            size = sum(p.stat().st_size for p in work.glob(f"{traced.name}.onnx*"))
+            if size > MAX_BYTES:
+                raise ConversionError(
+                    f"Graph {traced.name!r} has {size / 2**30:.1f} GiB of ONNX data; a .ort file holds under 2 GiB. "
+                    "Export int8 or float16 for mobile."
+                )
+        _convert(work, graphs)
+        for traced in graphs:
+            shutil.move(work / f"{traced.name}.ort", out / f"{traced.name}.ort")
+            section["graphs"][traced.name] = {"file": f"{NAME}/{traced.name}.ort"}
+        # Its header names the scratch paths it was made from; name the artifact's files instead.
+        config = (work / CONFIG).read_text().replace(f"{work}/", f"{NAME}/")
+        (out / CONFIG).write_text(config)
+    return section
+
+
+def _convert(work: Path, graphs: GraphSet) -> None:
+    command = [
+        sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(work),
+        "--optimization_style", "Fixed", "--target_platform", "arm", "--enable_type_reduction",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    missing = [t.name for t in graphs if not (work / f"{t.name}.ort").exists()]
+    if result.returncode != 0 or missing or not (work / CONFIG).exists():
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-10:])
+        raise ConversionError(f"convert_onnx_models_to_ort failed (exit {result.returncode}; missing {missing}):\n{tail}")
+
+
+def runners(directory: Path, section: dict) -> dict[str, Runner]:
+    return {name: onnx_format.session_runner(directory / g["file"]) for name, g in section["graphs"].items()}
