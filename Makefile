@@ -22,7 +22,7 @@ BENCH_VENV ?= .venv-bench
 BACKENDS ?=
 SHAPES ?=
 
-.PHONY: export test venv list bench bench-dtypes bench-export-memory clean
+.PHONY: export test venv list bench bench-dtypes bench-export-memory clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -39,8 +39,17 @@ export: $(VENV)/.installed
 list: $(VENV)/.installed
 	$(PY) -m export --list
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed cpp-deps
 	$(PY) -m pytest -q tests
+
+# The C++ examples (examples/cpp, run by the tests) need g++ and sentencepiece's C++
+# library; Debian ships it as libsentencepiece-dev.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+cpp-deps:
+	@command -v g++ >/dev/null || { echo "error: the C++ examples need g++" >&2; exit 1; }
+	@pkg-config --exists sentencepiece 2>/dev/null || { echo "installing libsentencepiece-dev for the C++ examples"; \
+		$(SUDO) apt-get install -y -qq --no-install-recommends libsentencepiece-dev pkg-config >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends libsentencepiece-dev pkg-config >/dev/null; }; }
 
 # The benchmark venv holds the project plus the peers (PyTorch, transformers, Optimum),
 # kept out of the project's own environment.

@@ -10,8 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
+from export.references import write_references, write_text_reference
 from export.validate import tolerance
 from runtime.backends.base import available_cores
 from runtime.manifest import MANIFEST, SCHEMA_VERSION, sha256
@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # presets imports keras_hub lazily; keep this module light
     from export.presets import LoadedModel
 
 TOKENIZER_FILE = "tokenizer/vocabulary.spm"
-REFERENCE_DIR = "reference"
 
 TOOLS = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "openvino", "numpy", "keras-aot-export")
 
@@ -82,33 +81,15 @@ def build_manifest(loaded, dtype, graphs, sections, parity, references, staging:
 
     `files` is computed last, over what is on disk, so it lists every file.
     """
-    reference = _write_reference(references, staging)
+    reference = write_references(references, staging, tolerance(dtype))
+    text = write_text_reference(loaded, graphs, staging, tolerance(dtype))
     tokenizer = _write_tokenizer(loaded, staging)
     manifest = _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progress)
     manifest["reference"] = reference
+    manifest["text_reference"] = text
     manifest["generation"] = generation_ids(loaded)
     manifest["files"] = file_table(staging)
     return manifest
-
-
-def _write_reference(references, staging: Path) -> dict[str, Any]:
-    """Keras inputs and outputs of the largest validation case, per graph.
-
-    Lets any consumer (runtime tests, C++ examples) check an artifact against
-    Keras without TensorFlow: `reference/<graph>.npz` holds `input:<name>` and
-    `output:<name>` arrays.
-    """
-    directory = staging / REFERENCE_DIR
-    directory.mkdir()
-    entries = {}
-    for graph, cases in references.items():
-        shape, inputs, outputs = cases[-1]
-        path = directory / f"{graph}.npz"
-        arrays = {f"input:{k}": v for k, v in inputs.items()}
-        arrays.update({f"output:{k}": v for k, v in outputs.items()})
-        np.savez(path, **arrays)
-        entries[graph] = {"file": f"{REFERENCE_DIR}/{path.name}", "shape": shape}
-    return entries
 
 
 def _task(loaded: LoadedModel) -> dict[str, Any] | None:

@@ -143,6 +143,17 @@ def t5_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
     return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"))
 
 
+# Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded in these buckets.
+AOT_BUCKETS = [(1, 16), (4, 40)]
+
+
+@pytest.fixture(scope="session")
+def aot_artifact(tmp_path_factory, tiny_deberta_preset) -> Path:
+    """Tiny DeBERTa as XLA AOT buckets and ONNX, with its tokenizer."""
+    options = {"xla_aot": {"buckets": AOT_BUCKETS}}
+    return run_export(tiny_deberta_preset, tmp_path_factory.mktemp("graphs"), formats=["xla_aot", "onnx"], format_options=options)
+
+
 @pytest.fixture(params=["deberta", "t5"])
 def artifact(request) -> Path:
     return request.getfixturevalue(f"{request.param}_artifact")

@@ -14,15 +14,7 @@ from export.formats import formats_for
 from export.formats.xla_aot import parse_buckets
 from runtime.errors import BackendUnavailableError, InputError
 
-# Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded.
-BUCKETS = [(1, 16), (4, 40)]
-
-
-@pytest.fixture(scope="module")
-def aot_artifact(tmp_path_factory, tiny_deberta_preset):
-    out = tmp_path_factory.mktemp("graphs")
-    options = {"xla_aot": {"buckets": BUCKETS}}
-    return run_export(tiny_deberta_preset, out, formats=["xla_aot", "onnx"], format_options=options)
+from conftest import AOT_BUCKETS as BUCKETS
 
 
 def test_buckets_are_compiled_and_validated_with_padding(aot_artifact):

@@ -37,14 +37,20 @@ SIMD_MACROS = {
     "__AMX_INT8__": "amx_int8",
 }
 ABI_SOURCE = Path(__file__).with_name("abi.cc")
-CXXFLAGS = ("-O2", "-fPIC", "-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1", "-DNDEBUG")
+# What code including TensorFlow's headers must be compiled with (its wheel's ABI).
+LANGUAGE_FLAGS = ("-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1")
+CXXFLAGS = ("-O2", "-fPIC", *LANGUAGE_FLAGS, "-DNDEBUG")
 WARNINGS_OFF = ("-w",)  # TensorFlow's headers are noisy under gcc; our own code is small
 
 
 def tensorflow_dir() -> Path:
-    import tensorflow as tf
+    """The installed tensorflow package's folder, found without importing it (seconds)."""
+    import importlib.util
 
-    return Path(tf.__file__).parent
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConversionError("TensorFlow is not installed; XLA AOT builds need its headers and runtime sources.")
+    return Path(spec.submodule_search_locations[0])
 
 
 def native_cpu() -> str:
@@ -70,9 +76,9 @@ def cache_dir() -> Path:
 
 def runtime_library(cpu: str, log=print) -> Path:
     """libxla_aot_runtime.a for `cpu`, built on first use and cached."""
-    import tensorflow as tf
+    from importlib import metadata
 
-    target = cache_dir() / f"tf{tf.__version__}-{cpu}" / "libxla_aot_runtime.a"
+    target = cache_dir() / f"tf{metadata.version('tensorflow')}-{cpu}" / "libxla_aot_runtime.a"
     if target.exists():
         return target
     sources_root = tensorflow_dir() / "xla_aot_runtime_src"

@@ -1,0 +1,104 @@
+// Embeds one XLA AOT bucket of an exported graph, linked statically: no Python,
+// no TensorFlow runtime (only libtensorflow_framework.so.2 for Abseil symbols).
+//
+//   aot_encoder REFERENCE.txt     run the reference inputs, compare with Keras's outputs;
+//                                 exit 1 when outside the artifact's bounds
+//   aot_encoder --ids 1 45 67 2   print the outputs for these token ids (mask all ones)
+//
+// Built against one bucket: XLA_AOT_HEADER, XLA_AOT_CLASS, BUCKET_BATCH and
+// BUCKET_SEQUENCE come from `python -m export.xla_aot cflags` (see Makefile).
+// Inputs shorter than the bucket are padded with 0 (pad token, mask off) and the
+// outputs cut back, as the Python runtime does.
+#include <cstring>
+#include <iostream>
+
+#include "reference.h"
+#include XLA_AOT_HEADER
+
+namespace {
+
+const char* strip(const char* name, const char* prefix) {
+  return std::strncmp(name, prefix, std::strlen(prefix)) == 0 ? name + std::strlen(prefix) : name;
+}
+
+// Copies a [batch, length] int32 array into the bucket's [BUCKET_BATCH, BUCKET_SEQUENCE] buffer.
+void pad_into(const Array& array, int32_t* buffer) {
+  std::memset(buffer, 0, sizeof(int32_t) * BUCKET_BATCH * BUCKET_SEQUENCE);
+  for (int64_t b = 0; b < array.shape[0]; ++b)
+    std::memcpy(buffer + b * BUCKET_SEQUENCE, &array.ints[b * array.shape[1]], sizeof(int32_t) * array.shape[1]);
+}
+
+// The [batch, length, rest...] corner of a bucket output [BUCKET_BATCH, BUCKET_SEQUENCE, rest...],
+// or [batch, rest...] of [BUCKET_BATCH, rest...] for outputs without a sequence axis.
+std::vector<float> unpad(const float* data, int64_t bucket_values, int64_t batch, int64_t length, int64_t rest) {
+  bool has_sequence = bucket_values == int64_t(BUCKET_BATCH) * BUCKET_SEQUENCE * rest;
+  int64_t row = has_sequence ? BUCKET_SEQUENCE * rest : rest, keep = has_sequence ? length * rest : rest;
+  std::vector<float> out;
+  for (int64_t b = 0; b < batch; ++b) out.insert(out.end(), data + b * row, data + b * row + keep);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: " << argv[0] << " REFERENCE.txt | --ids ID...\n";
+    return 2;
+  }
+  Reference ref;
+  try {
+    if (std::string(argv[1]) == "--ids") {
+      Array ids{"int32", {1, argc - 2}}, mask{"int32", {1, argc - 2}};
+      for (int i = 2; i < argc; ++i) ids.ints.push_back(std::atoi(argv[i])), mask.ints.push_back(1);
+      ref.inputs = {{"token_ids", ids}, {"padding_mask", mask}};
+    } else {
+      ref = read_reference(argv[1]);
+    }
+  } catch (const std::exception& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 2;
+  }
+  const Array& first = ref.inputs.begin()->second;
+  const int64_t batch = first.shape[0], length = first.shape[1];
+  if (batch > BUCKET_BATCH || length > BUCKET_SEQUENCE) {
+    std::cerr << "error: " << batch << "x" << length << " exceeds this bucket (" << BUCKET_BATCH << "x"
+              << BUCKET_SEQUENCE << ")\n";
+    return 2;
+  }
+
+  XLA_AOT_CLASS function;  // owns its argument, result and scratch buffers
+  for (int i = 0; i < function.num_args(); ++i) {
+    std::string name = strip(function.GetArgName(i), "feed_");
+    auto found = ref.inputs.find(name);
+    if (found == ref.inputs.end()) {
+      std::cerr << "error: no input named " << name << "\n";
+      return 2;
+    }
+    pad_into(found->second, static_cast<int32_t*>(function.arg_data(i)));
+  }
+  if (!function.Run()) {
+    std::cerr << "error: " << function.error_msg() << "\n";
+    return 2;
+  }
+
+  bool ok = true;
+  for (int i = 0; i < function.num_results(); ++i) {
+    std::string name = strip(function.GetResultName(i), "fetch_");
+    const float* data = static_cast<const float*>(function.result_data(i));
+    const int64_t values = function.result_size(i) / sizeof(float);
+    auto want = ref.outputs.find(name);
+    int64_t rest = 1;
+    if (want != ref.outputs.end()) {
+      for (size_t d = 2; d < want->second.shape.size(); ++d) rest *= want->second.shape[d];
+      if (want->second.shape.size() == 2) rest = want->second.shape[1];  // [batch, classes]
+    } else {
+      rest = values / (int64_t(BUCKET_BATCH) * BUCKET_SEQUENCE);
+    }
+    std::vector<float> got = unpad(data, values, batch, length, rest);
+    std::printf("%s, first values:", name.c_str());
+    for (size_t k = 0; k < got.size() && k < 4; ++k) std::printf(" %.6f", got[k]);
+    std::printf("\n");
+    if (want != ref.outputs.end()) ok = within_bounds(ref, name, got) && ok;
+  }
+  return ok ? 0 : 1;
+}
