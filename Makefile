@@ -22,7 +22,7 @@ BENCH_VENV ?= .venv-bench
 BACKENDS ?=
 SHAPES ?=
 
-.PHONY: export test venv list bench bench-dtypes bench-export-memory clean cpp-deps
+.PHONY: export test venv list bench bench-dtypes bench-aot bench-export-memory clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -65,6 +65,10 @@ bench: $(BENCH_VENV)/.installed
 
 bench-dtypes: $(VENV)/.installed
 	$(PY) benchmarks/dtypes.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) $(if $(SHAPES),--shapes $(SHAPES))
+
+# XLA AOT buckets against onnxruntime: AOT_ARTIFACT (FORMATS=xla_aot), COMPARE (one with onnx/).
+bench-aot: $(VENV)/.installed
+	$(PY) benchmarks/xla_aot.py --artifact $(AOT_ARTIFACT) $(if $(COMPARE),--compare $(COMPARE)) $(if $(SHAPES),--shapes $(SHAPES))
 
 bench-export-memory: $(VENV)/.installed
 	$(PY) benchmarks/export_memory.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) --formats $(or $(BENCH_FORMATS),onnx)

@@ -32,3 +32,14 @@ def test_export_memory_measures_peak_and_time(tiny_deberta_preset):
 
     row = measure(str(tiny_deberta_preset), "onnx", "auto")
     assert row["peak_rss_gb"] > 0.1 and row["wall_seconds"] > 0 and row["max_abs_diff"]["onnx"] < 1e-4
+
+
+def test_aot_bench_times_both_backends_per_bucket(aot_artifact, tmp_path):
+    from benchmarks.xla_aot import main
+
+    rows = main(["--artifact", str(aot_artifact), "--shapes", "1x16,2x30", "--results", str(tmp_path)])
+    timed = {(r["backend"], r["batch"], r["sequence"]) for r in rows if r["measure"] == "encoder"}
+    assert timed == {(b, *s) for b in ("xla_aot", "onnxruntime") for s in ((1, 16), (2, 30))}
+    assert sum(r["measure"] == "bucket_size" for r in rows) == 2
+    text = (tmp_path / "summary_xla_aot_tiny_deberta.md").read_text()
+    assert "| 2x30 |" in text and "| encoder 4x40 |" in text
