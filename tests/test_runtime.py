@@ -225,7 +225,7 @@ def test_random_weights_warn_once(artifact_copy):
 
 def test_lower_precision_only_when_asked(deberta_artifact):
     assert runtime.load(deberta_artifact, backend="openvino").precision == "f32"
-    with pytest.raises(BackendUnavailableError, match="onnxruntime runs the artifact's own dtype"):
+    with pytest.raises(BackendUnavailableError, match="OnnxRuntimeBackend runs the artifact's own dtype"):
         runtime.load(deberta_artifact, backend="onnxruntime", precision="bf16")
     with pytest.raises(BackendUnavailableError, match="Unknown backend 'tensorrt'"):
         runtime.load(deberta_artifact, backend="tensorrt")

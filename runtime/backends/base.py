@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from runtime.errors import BackendUnavailableError
 from runtime.manifest import resolve
 
 
@@ -45,6 +46,16 @@ class Backend(ABC):
     @abstractmethod
     def resolve_precision(self, precision: str | None) -> str:
         """The precision actually used; raise BackendUnavailableError if impossible."""
+
+    def artifact_precision(self, precision: str | None) -> str:
+        """resolve_precision for engines that run only the dtype the artifact was exported in."""
+        dtype = self.manifest["dtype"]
+        if precision not in (None, dtype, "f32" if dtype == "float32" else dtype):
+            raise BackendUnavailableError(
+                f"{type(self).__name__} runs the artifact's own dtype ({dtype}); precision {precision!r} "
+                "needs an artifact exported in that dtype, or backend='openvino'."
+            )
+        return dtype
 
     @abstractmethod
     def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

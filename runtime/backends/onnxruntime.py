@@ -6,7 +6,6 @@ import numpy as np
 import onnxruntime as ort
 
 from runtime.backends.base import Backend
-from runtime.errors import BackendUnavailableError
 
 
 def cuda_available() -> bool:
@@ -33,13 +32,7 @@ class OnnxRuntimeBackend(Backend):
             self.output_names[graph] = [o.name for o in session.get_outputs()]
 
     def resolve_precision(self, precision: str | None) -> str:
-        dtype = self.manifest["dtype"]
-        if precision not in (None, dtype, "f32" if dtype == "float32" else dtype):
-            raise BackendUnavailableError(
-                f"onnxruntime runs the artifact's own dtype ({dtype}); precision {precision!r} "
-                "needs an artifact exported in that dtype, or backend='openvino'."
-            )
-        return dtype
+        return self.artifact_precision(precision)
 
     def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = self.output_names[graph]  # InferenceSession.run is thread-safe

@@ -160,13 +160,7 @@ class XlaAotBackend(Backend):
         }
 
     def resolve_precision(self, precision: str | None) -> str:
-        dtype = self.manifest["dtype"]
-        if precision not in (None, dtype, "f32" if dtype == "float32" else dtype):
-            raise BackendUnavailableError(
-                f"XLA AOT code runs the dtype it was compiled for ({dtype}); precision {precision!r} needs "
-                "another export."
-            )
-        return dtype
+        return self.artifact_precision(precision)
 
     def run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.graphs[graph].run(inputs)
