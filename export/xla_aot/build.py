@@ -142,6 +142,10 @@ def aot_compile(saved_model: Path, prefix: Path, cpp_class: str, cpu: str) -> No
         f"AOT-compile {prefix.name}",
     )
     (prefix.parent / f"{prefix.name}_makefile.inc").unlink(missing_ok=True)  # paths of this machine only
+    # The serialized compilation result (as large as the weights) is declared by the
+    # header but never referenced (set_static_data_compilation_result_proto(nullptr));
+    # links succeed without it under --no-undefined, so it is not shipped.
+    (prefix.parent / f"{prefix.name}_metadata.o").unlink(missing_ok=True)
 
 
 def _run(command: list[str], what: str) -> str:
