@@ -297,7 +297,7 @@ def load(
     verify: bool = True,
     dtype: str | None = None,
 ) -> Model:
-    """Load `graphs/<preset>/<dtype>/`. backend: auto, onnxruntime or openvino.
+    """Load `graphs/<preset>/<dtype>/`. backend: auto, onnxruntime, openvino, ort (.ort files) or xla_aot.
 
     precision: None runs at the precision the artifact records (`Model.precision`);
     a lower one (e.g. "bf16" on an AMX CPU with OpenVINO) only when asked.
