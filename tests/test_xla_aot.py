@@ -78,3 +78,12 @@ def test_xla_aot_is_opt_in_and_float32_only():
 def test_bad_buckets_are_named(text):
     with pytest.raises(UnsupportedRequestError, match="BUCKETS"):
         parse_buckets(text)
+
+
+def test_a_machine_without_a_compiler_is_refused_up_front(tiny_deberta_preset, tmp_path, monkeypatch):
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "g++" else real(name, *a, **k))
+    with pytest.raises(UnsupportedRequestError, match="linking the buckets needs g\\+\\+"):
+        run_export(tiny_deberta_preset, tmp_path, formats=["xla_aot"])

@@ -48,7 +48,12 @@ def parse_buckets(text: str) -> list[tuple[int, int]]:
 
 
 def refusal(loaded) -> str | None:
-    """Why this model's graphs cannot be bucketed, or None when they can."""
+    """Why this model cannot be exported as XLA AOT here, or None when it can."""
+    import shutil
+
+    missing = [tool for tool in ("g++", "ar") if shutil.which(tool) is None]
+    if missing:
+        return f"linking the buckets needs {' and '.join(missing)}, which this machine lacks"
     for graph in loaded.graphs:
         reason = _unbucketable(graph)
         if reason:
