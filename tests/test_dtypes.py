@@ -186,3 +186,14 @@ def test_forced_agreement_counts_choices_up_to_the_reference_end():
     choices = np.array([[5, 7, 1, 9], [4, 4, 4, 2]])
     rate, tokens = forced_agreement(reference, choices, end=1)
     assert tokens == 3 + 4 and rate == pytest.approx((2 + 3) / 7)
+
+
+def test_openvino_int8_is_static_where_it_holds_and_weights_only_elsewhere(deberta_dtype_artifacts, t5_dtype_artifacts):
+    def methods(artifact):
+        manifest = json.loads((artifact / "manifest.json").read_text())
+        return {g: e["int8"]["method"] for g, e in manifest["formats"]["openvino"]["graphs"].items()}
+
+    assert methods(deberta_dtype_artifacts["int8"]) == {"encoder": "static"}
+    t5 = methods(t5_dtype_artifacts["int8"])
+    assert t5["encoder"] == "static"  # and the decoding step, whose activations int8 cannot hold, falls back:
+    assert t5["decoder_step"] == "weights_only"
