@@ -103,12 +103,12 @@ class GraphSet:
             self._lowered[dtype] = graphs
         return self._lowered[dtype]
 
-    def sample_inputs(self, traced: TracedGraph, seed: int = 1000) -> dict[str, Any]:
+    def sample_inputs(self, traced: TracedGraph, seed: int = 1000, case: dict[str, int] | None = None) -> dict[str, Any]:
         from export.validate import CALIBRATION_CASE, case_inputs
 
         limits = self.loaded.family.sequence_limits(self.loaded.backbone.get_config())
         vocabulary = self.loaded.backbone.vocabulary_size
-        return case_inputs(traced.spec, traced.input_shapes, CALIBRATION_CASE, vocabulary, limits, seed)[1]
+        return case_inputs(traced.spec, traced.input_shapes, case or CALIBRATION_CASE, vocabulary, limits, seed)[1]
 
 
 def trace_graphs(loaded) -> list[TracedGraph]:

@@ -28,6 +28,12 @@ CASES = (
 CALIBRATION_CASE = {
     "batch": 2, "sequence": 29, "encoder_sequence": 29, "decoder_sequence": 9, "cache_sequence": 17, "masks": 4,
 }
+# Shorter and longer than it, for quantization ranges that must hold at every length.
+CALIBRATION_VARIANTS = (
+    CALIBRATION_CASE,
+    {"batch": 1, "sequence": 6, "encoder_sequence": 6, "decoder_sequence": 3, "cache_sequence": 5, "masks": 1},
+    {"batch": 1, "sequence": 61, "encoder_sequence": 61, "decoder_sequence": 19, "cache_sequence": 33, "masks": 5},
+)
 
 
 @dataclass(frozen=True)

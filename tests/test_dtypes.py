@@ -189,11 +189,12 @@ def test_forced_agreement_counts_choices_up_to_the_reference_end():
 
 
 def test_openvino_int8_is_static_where_it_holds_and_weights_only_elsewhere(deberta_dtype_artifacts, t5_dtype_artifacts):
-    def methods(artifact):
+    def records(artifact):
         manifest = json.loads((artifact / "manifest.json").read_text())
-        return {g: e["int8"]["method"] for g, e in manifest["formats"]["openvino"]["graphs"].items()}
+        return {g: e["int8"] for g, e in manifest["formats"]["openvino"]["graphs"].items()}
 
-    assert methods(deberta_dtype_artifacts["int8"]) == {"encoder": "static"}
-    t5 = methods(t5_dtype_artifacts["int8"])
-    assert t5["encoder"] == "static"  # and the decoding step, whose activations int8 cannot hold, falls back:
-    assert t5["decoder_step"] == "weights_only"
+    assert records(deberta_dtype_artifacts["int8"])["encoder"]["method"] == "static"
+    t5 = records(t5_dtype_artifacts["int8"])
+    assert t5["decoder_step"]["method"] == "weights_only"  # its activations int8 cannot hold
+    for record in t5.values():  # static exactly where it kept half the bound's slack
+        assert (record["method"] == "static") == (record.get("calibration_min_cosine", 0) >= 0.995)

@@ -70,36 +70,46 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     return section
 
 
-# Calibration inputs for static int8 quantization (drawn apart from the validation cases).
-CALIBRATION_SAMPLES = 8
+# Calibration inputs per CALIBRATION_VARIANTS shape, for static int8 quantization.
+CALIBRATION_SEEDS = 3
 
 
 def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
-    """(model, method): int8 activations and weights when they keep the bound, else weights only.
+    """(model, record): int8 activations and weights when they keep the bound, else weights only.
 
-    Static quantization (NNCF with SmoothQuant, per-tensor int8 activations,
-    per-channel int8 weights) runs the matrix products on VNNI/AMX int8 units:
-    1.5x faster than weight-only int8 on deberta_v3_base_en at 1x128 (52.7 vs 79.5
-    ms, cosine 0.9996). Activations with outliers (T5's feed-forward) can break the
-    int8 cosine bound; measured on calibration inputs, such a graph falls back to
-    weight-only compression (f32 activations) and the manifest says which was used.
+    Static quantization (NNCF: per-tensor int8 activations, per-channel int8
+    weights) runs the matrix products on VNNI/AMX int8 units. SmoothQuant is off:
+    on deberta_v3_base_en it cost cosine at short sequences (1x7: 0.9916 with it,
+    0.9965 without). Calibration covers 6, 29 and 61 tokens. Activations with
+    outliers (T5's decoding step) break the bound; checked on one calibration input
+    per length with half the bound's slack in reserve (0.995 for 0.99), such a
+    graph falls back to weight-only compression (f32 activations). The manifest
+    records which method each graph got.
     """
     import logging
 
     import nncf
 
-    from export.validate import cosine_similarity, tolerance
+    from export.validate import CALIBRATION_VARIANTS, cosine_similarity, tolerance
 
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer progress bars otherwise
-    calibration = [graphs.sample_inputs(traced, seed=2000 + i) for i in range(CALIBRATION_SAMPLES)]
-    quantized = nncf.quantize(
-        model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration)
+    calibration = [
+        graphs.sample_inputs(traced, seed=2000 + 10 * i + j, case=case)
+        for i, case in enumerate(CALIBRATION_VARIANTS)
+        for j in range(CALIBRATION_SEEDS)
+    ]
+    no_smooth_quant = nncf.AdvancedQuantizationParameters(
+        smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1)
     )
-    # Calibration inputs are not the validation cases: keep three quarters of the bound's
-    # slack in reserve (0.9975 for a 0.99 bound; a tiny T5 measured 0.983 on a validation
-    # case after passing 0.99 on calibration inputs).
-    bound = 1 - (1 - tolerance("int8").min_cosine) / 4
-    worst = _worst_cosine(model, quantized, calibration[:2], cosine_similarity)
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset(calibration),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(calibration),
+        advanced_parameters=no_smooth_quant,
+    )
+    bound = 1 - (1 - tolerance("int8").min_cosine) / 2
+    worst = _worst_cosine(model, quantized, calibration[::CALIBRATION_SEEDS], cosine_similarity)
     if worst >= bound:
         return quantized, {"method": "static", "calibration_min_cosine": round(worst, 6)}
     weights_only = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
