@@ -20,6 +20,8 @@ from pathlib import Path
 
 from export.errors import ExportError
 from export.xla_aot import build
+from runtime.backends.xla_aot import GraphBuckets
+from runtime.errors import InputError
 
 
 def bucket(artifact: Path, graph: str | None, fits: str | None) -> tuple[dict, dict]:
@@ -34,10 +36,10 @@ def bucket(artifact: Path, graph: str | None, fits: str | None) -> tuple[dict, d
     else:
         shape = manifest["reference"][graph]["shape"]
         batch, sequence = shape["batch"], shape[entry["axis"]]
-    for candidate in sorted(entry["buckets"], key=lambda b: b["batch"] * b["sequence"]):
-        if candidate["batch"] >= batch and candidate["sequence"] >= sequence:
-            return section, candidate
-    raise ExportError(f"No bucket of graph {graph!r} holds {batch}x{sequence}.")
+    try:  # the runtime's choice, so a program links the bucket Python would run
+        return section, GraphBuckets(artifact, graph, entry).bucket_for(batch, sequence)
+    except InputError as error:
+        raise ExportError(str(error)) from error
 
 
 def main(argv: list[str] | None = None) -> int:
