@@ -39,30 +39,44 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
 
 def write_graph(graphs: GraphSet, traced: TracedGraph, dtype: str, path: Path) -> dict:
     """`traced` as an ONNX graph of `dtype` at `path`; its manifest record, file names relative to path's folder."""
+    source, record = dtype_graph(graphs, traced, dtype)
+    shutil.copyfile(source, path)
+    record = {"file": path.name, **record}
+    if source.with_suffix(".onnx.data").exists():
+        shutil.copyfile(source.with_suffix(".onnx.data"), path.with_suffix(".onnx.data"))
+        record["external_data"] = path.with_suffix(".onnx.data").name
+    return record
+
+
+def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> tuple[Path, dict]:
+    """The checked ONNX graph of `dtype` (in graphs.scratch) and its record, made once per export.
+
+    Shared by the onnx and ort formats, so a float16 conversion or an int8
+    quantization runs once when both are exported.
+    """
+    key = (NAME, traced.name, dtype)
+    if key in graphs.shared:
+        return graphs.shared[key]
     source, rewrites = float32_graph(graphs, traced)
-    record = {"file": path.name, "rewrites": rewrites}
-    data_file = None
-    if dtype == "float32":
-        shutil.copyfile(source, path)
-        if source.with_suffix(".onnx.data").exists():
-            data_file = path.with_suffix(".onnx.data")
-            shutil.copyfile(source.with_suffix(".onnx.data"), data_file)
-    elif dtype == "float16":
+    record = {"rewrites": rewrites}
+    path = source
+    if dtype != "float32":
+        path = graphs.scratch / dtype / source.name
+        path.parent.mkdir(exist_ok=True)
+    if dtype == "float16":
         model = onnx.load(str(source))  # weights and all: the converter rewrites them
         model, record["float16"] = onnx_float16.convert(
             model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
         )
         if _tensor_bytes(model) > EXTERNAL_DATA_BYTES:
-            data_file = path.with_suffix(".onnx.data")
-            convert_model_to_external_data(model, location=data_file.name)
+            convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)
         onnx.save_model(model, str(path))
         del model
     elif dtype == "int8":
         _quantize_int8(source, path)
     _check(path, traced)
-    if data_file is not None:
-        record["external_data"] = data_file.name
-    return record
+    graphs.shared[key] = (path, record)
+    return path, record
 
 
 def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str, int]]:
