@@ -30,8 +30,7 @@ void pad_into(const Array& array, int32_t* buffer) {
 
 // The [batch, length, rest...] corner of a bucket output [BUCKET_BATCH, BUCKET_SEQUENCE, rest...],
 // or [batch, rest...] of [BUCKET_BATCH, rest...] for outputs without a sequence axis.
-std::vector<float> unpad(const float* data, int64_t bucket_values, int64_t batch, int64_t length, int64_t rest) {
-  bool has_sequence = bucket_values == int64_t(BUCKET_BATCH) * BUCKET_SEQUENCE * rest;
+std::vector<float> unpad(const float* data, bool has_sequence, int64_t batch, int64_t length, int64_t rest) {
   int64_t row = has_sequence ? BUCKET_SEQUENCE * rest : rest, keep = has_sequence ? length * rest : rest;
   std::vector<float> out;
   for (int64_t b = 0; b < batch; ++b) out.insert(out.end(), data + b * row, data + b * row + keep);
@@ -87,17 +86,12 @@ int main(int argc, char** argv) {
     const float* data = static_cast<const float*>(function.result_data(i));
     const int64_t values = function.result_size(i) / sizeof(float);
     auto want = ref.outputs.find(name);
-    int64_t rest = 1;
-    if (want != ref.outputs.end()) {
-      for (size_t d = 2; d < want->second.shape.size(); ++d) rest *= want->second.shape[d];
-      if (want->second.shape.size() == 2) rest = want->second.shape[1];  // [batch, classes]
-    } else {
-      rest = values / (int64_t(BUCKET_BATCH) * BUCKET_SEQUENCE);
-    }
-    std::vector<float> got = unpad(data, values, batch, length, rest);
-    std::printf("%s, first values:", name.c_str());
-    for (size_t k = 0; k < got.size() && k < 4; ++k) std::printf(" %.6f", got[k]);
-    std::printf("\n");
+    // Outputs are [batch, sequence, ...] or [batch, ...]: the reference says which; without
+    // one (--ids), every output of these graphs has a sequence axis.
+    const bool has_sequence = want == ref.outputs.end() || want->second.shape.size() >= 3;
+    const int64_t rest = values / (int64_t(BUCKET_BATCH) * (has_sequence ? BUCKET_SEQUENCE : 1));
+    std::vector<float> got = unpad(data, has_sequence, batch, length, rest);
+    print_first_values(name, got);
     if (want != ref.outputs.end()) ok = within_bounds(ref, name, got) && ok;
   }
   return ok ? 0 : 1;

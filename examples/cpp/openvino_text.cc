@@ -74,9 +74,7 @@ int main(int argc, char** argv) {
     ov::Tensor tensor = request.get_tensor(output);
     const float* data = tensor.data<float>();
     std::vector<float> got(data, data + tensor.get_size());
-    std::printf("%s %s, first values:", name.c_str(), tensor.get_shape().to_string().c_str());
-    for (size_t k = 0; k < got.size() && k < 4; ++k) std::printf(" %.6f", got[k]);
-    std::printf("\n");
+    print_first_values(name + " " + tensor.get_shape().to_string(), got);
     if (checking && ref.outputs.count(name)) ok = within_bounds(ref, name, got) && ok;
   }
   return ok ? 0 : 1;

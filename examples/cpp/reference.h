@@ -77,6 +77,13 @@ inline Reference read_reference(const std::string& path) {
   return ref;
 }
 
+// Prints "<label>, first values: a b c d".
+inline void print_first_values(const std::string& label, const std::vector<float>& values) {
+  std::printf("%s, first values:", label.c_str());
+  for (size_t k = 0; k < values.size() && k < 4; ++k) std::printf(" %.6f", values[k]);
+  std::printf("\n");
+}
+
 // Compares `got` (same layout as the reference output) with the reference's bounds:
 // max abs difference for float32 artifacts, else the smallest cosine similarity of
 // vectors along the last axis. Prints one line; returns true when within bounds.
