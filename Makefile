@@ -19,8 +19,12 @@ TASK ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 BENCH_VENV ?= .venv-bench
+# Empty: ours and every peer in benchmarks/peers.py (Optimum + onnxruntime fp32/int8/O2,
+# optimum-intel f32/bf16/int8, PyTorch, Keras).
 BACKENDS ?=
 SHAPES ?=
+# Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
+O2_LIMIT_S ?= 300
 
 .PHONY: export test venv list bench bench-dtypes bench-aot bench-export-memory clean cpp-deps
 
@@ -51,7 +55,7 @@ cpp-deps:
 		$(SUDO) apt-get install -y -qq --no-install-recommends libsentencepiece-dev pkg-config >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends libsentencepiece-dev pkg-config >/dev/null; }; }
 
-# The benchmark venv holds the project plus the peers (PyTorch, transformers, Optimum),
+# The benchmark venv holds the project plus the peers (PyTorch, transformers, Optimum, optimum-intel),
 # kept out of the project's own environment.
 $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-peers.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -60,7 +64,7 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-peers.txt
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python benchmarks/run.py --preset $(PRESET) --dtype $(DTYPE) --weights $(WEIGHTS) --out $(OUT) \
+	BENCH_O2_TIME_LIMIT_S=$(O2_LIMIT_S) $(BENCH_VENV)/bin/python benchmarks/run.py --preset $(PRESET) --dtype $(DTYPE) --weights $(WEIGHTS) --out $(OUT) \
 		$(if $(BACKENDS),--backends $(BACKENDS)) $(if $(SHAPES),--shapes $(SHAPES))
 
 bench-dtypes: $(VENV)/.installed

@@ -20,11 +20,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from export.manifest import machine, tool_versions  # noqa: E402  (no TensorFlow import)
+from export.validate import cosine_similarity  # noqa: E402  (no TensorFlow import either)
 from runtime.backends.base import available_cores  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 VERSIONS = (
     "tensorflow", "keras", "keras-hub", "tf2onnx", "onnxruntime", "openvino", "numpy",
-    "torch", "transformers", "optimum", "optimum-onnx",
+    "torch", "transformers", "optimum", "optimum-onnx", "optimum-intel", "nncf",
 )
 
 
@@ -83,3 +84,24 @@ def write_rows(rows: Iterable[dict[str, Any]], name: str, directory: Path = RESU
 
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
+
+
+def fidelity(got: Any, want: Any) -> dict[str, float]:
+    """min_cosine (smallest per-vector cosine along the last axis, e.g. per token) and
+    max_abs_diff of `got` against `want`: arrays, or dicts of arrays compared by name
+    (floating outputs only; the worst over all of them)."""
+    pairs = [(got[k], want[k]) for k in want] if isinstance(want, dict) else [(got, want)]
+    pairs = [(np.asarray(a, np.float64), np.asarray(b, np.float64)) for a, b in pairs
+             if np.issubdtype(np.asarray(b).dtype, np.floating)]
+    return {
+        "min_cosine": round(min((cosine_similarity(a, b) for a, b in pairs), default=1.0), 8),
+        "max_abs_diff": float(max((np.max(np.abs(a - b), initial=0.0) for a, b in pairs), default=0.0)),
+    }
+
+
+def agreement(got: np.ndarray, want: np.ndarray) -> float:
+    """Share of generated token ids equal to the reference's, position by position."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        raise ValueError(f"token arrays differ in shape: {got.shape} vs {want.shape}")
+    return round(float(np.mean(got == want)), 4)

@@ -61,7 +61,7 @@ def summary(rows: list[dict], preset: str) -> str:
         ratio = f"{r['p50_ms'] / ref:.2f}x" if ref else ""
         shape = f"{r.get('batch')}x{r.get('sequence')}" + (f"->{r['new_tokens']}" if "new_tokens" in r else "")
         dtype = r["dtype"] + (f" ({r['stand_in']})" if "stand_in" in r else "")
-        lines.append(f"| {r['measure']} | {r['backend']} | {dtype} | {r.get('precision', '')} | {shape} | "
+        lines.append(f"| {r['measure']} | {r['backend']} | {dtype} | {r.get('engine_precision', r.get('precision', ''))} | {shape} | "
                      f"{r['p50_ms']:.1f} | {ratio} |")
     return "\n".join(lines) + "\n"
 

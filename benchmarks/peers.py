@@ -1,27 +1,108 @@
 """Peer implementations of the same architecture, timed at the same shapes and threads.
 
-    python benchmarks/peers.py {keras_tf,hf_torch,optimum_ort} --preset deberta_v3_base_en --shapes 1x128,8x128
+    python benchmarks/peers.py PEER --family deberta_v3 --config '{...backbone config...}' --shapes 1x128,8x128
 
 Each peer runs in its own process (run.py starts them) and prints one JSON row
-per measurement on stdout. Peers use random weights built from the seed preset's
-architecture: their latency compares with ours, their outputs do not.
+per measurement on stdout ("ROW {...}"). Peers use random weights built from the
+preset's architecture (torch.manual_seed(0)): their latency compares with ours,
+their outputs do not. So each row's fidelity is against that route's own fp32
+source on the same inputs: the Hugging Face PyTorch fp32 model for every
+Hugging Face route (Optimum, optimum-intel), Keras without XLA for Keras.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import threads, time_call  # noqa: E402
+from benchmarks.common import ROOT, agreement, fidelity, threads, time_call  # noqa: E402
 
 GENERATE_INPUT, GENERATE_TOKENS = 64, 32
+# ORTOptimizer O2 on a base-size model can run for many minutes (or not end); past this
+# limit the peer reports that it did not finish instead of holding up the whole bench.
+O2_TIME_LIMIT_S = int(os.environ.get("BENCH_O2_TIME_LIMIT_S", "300"))
+# Our OpenVINO int8 recipe (export/formats/openvino.py _quantize_int8): 3 seeds per
+# calibration shape. Not imported: that module imports TensorFlow, which must not load
+# next to PyTorch in a peer process.
+CALIBRATION_SEEDS = 3
+
+Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Reference:
+    """A route's fp32 outputs on the bench inputs, the yardstick of its rows' fidelity."""
+
+    name: str
+    encoder: dict[tuple[int, int], np.ndarray]
+    tokens: np.ndarray | None = None
+
+
+@dataclass
+class Route:
+    """One peer ready to time: its encoder, its greedy generation (T5), its reference."""
+
+    encode: Encode
+    reference: Reference
+    precision: str = "fp32"
+    generate: Encode | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # extra fields for every row
+
+
+@dataclass
+class Bench:
+    """What every peer shares: architecture, shapes, a work directory, the saved HF model."""
+
+    family: str
+    config: dict
+    shapes: list[tuple[int, int]]
+    work: Path
+    _reference: Reference | None = None
+
+    def inputs(self, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(0)
+        ids = rng.integers(2, self.config["vocabulary_size"], (batch, length)).astype(np.int64)
+        return ids, np.ones((batch, length), np.int64)
+
+    def hf_dir(self) -> Path:
+        """The HF model with seed-0 random weights, saved once; every HF route loads this."""
+        path = self.work / "hf"
+        if not path.is_dir():
+            import torch
+
+            torch.manual_seed(0)
+            hf_class(self.family)(hf_config(self.family, self.config)).save_pretrained(path)
+        return path
+
+    def torch_reference(self) -> Reference:
+        """HF PyTorch fp32 outputs of the saved model; computed before the peer loads, then freed."""
+        if self._reference is None:
+            import torch
+
+            torch.set_num_threads(threads())
+            model = hf_class(self.family).from_pretrained(self.hf_dir()).eval()
+            self._reference = self.reference_of("hf_torch fp32", hf_encoder(model, self.family),
+                                                hf_generator(model) if self.family == "t5" else None)
+            del model
+            gc.collect()
+        return self._reference
+
+    def reference_of(self, name: str, encode: Encode, generate: Encode | None) -> Reference:
+        encoder = {shape: encode(*self.inputs(*shape)) for shape in self.shapes}
+        tokens = generate(*self.inputs(1, GENERATE_INPUT)) if generate else None
+        return Reference(name, encoder, tokens)
 
 
 def hf_config(family: str, config: dict):
@@ -46,73 +127,76 @@ def hf_config(family: str, config: dict):
     )
 
 
-def inputs(batch: int, length: int, vocabulary: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return rng.integers(2, vocabulary, (batch, length)).astype(np.int64), np.ones((batch, length), np.int64)
-
-
-def hf_torch(family, config, shapes):
-    import torch
+def hf_class(family: str):
     import transformers
+
+    return transformers.DebertaV2Model if family == "deberta_v3" else transformers.T5ForConditionalGeneration
+
+
+def hf_encoder(model, family: str) -> Encode:
+    """Encoder output as numpy; works for PyTorch, Optimum ORTModel and optimum-intel OVModel alike."""
+    import torch
+
+    encoder = model if family == "deberta_v3" else model.get_encoder()
+
+    def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        return np.asarray(out.last_hidden_state)
+
+    return encode
+
+
+def hf_generator(model) -> Encode:
+    """Greedy 64 -> 32 tokens (min_new_tokens: every run decodes 32), as numpy ids."""
+    import torch
+
+    def generate(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = model.generate(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                                 max_new_tokens=GENERATE_TOKENS, min_new_tokens=GENERATE_TOKENS,
+                                 do_sample=False, num_beams=1)
+        return np.asarray(out)[:, -GENERATE_TOKENS:]  # the new tokens, not the start token
+
+    return generate
+
+
+def hf_route(bench: Bench, model, precision: str = "fp32", **notes: Any) -> Route:
+    """A Route for any model with the transformers API, against the PyTorch fp32 reference."""
+    generate = hf_generator(model) if bench.family == "t5" else None
+    return Route(hf_encoder(model, bench.family), bench.torch_reference(), precision, generate, notes)
+
+
+def measure(route: Route, bench: Bench) -> Iterator[dict]:
+    """Latency rows, each with its fidelity against the route's reference on the same inputs."""
+    common = {"precision": route.precision, "fidelity_reference": route.reference.name, **route.notes}
+    for batch, length in bench.shapes:
+        ids, mask = bench.inputs(batch, length)
+        got = route.encode(ids, mask)
+        yield {"measure": "encoder", "batch": batch, "sequence": length, **common,
+               **fidelity(got, route.reference.encoder[(batch, length)]),
+               **time_call(lambda: route.encode(ids, mask))}
+    if route.generate is not None:
+        ids, mask = bench.inputs(1, GENERATE_INPUT)
+        tokens = route.generate(ids, mask)
+        yield {"measure": "greedy_generate", "batch": 1, "sequence": GENERATE_INPUT, "new_tokens": GENERATE_TOKENS,
+               **common, "token_agreement": agreement(tokens, route.reference.tokens),
+               **time_call(lambda: route.generate(ids, mask), warmup=1, runs=5)}
+
+
+# ---- Hugging Face PyTorch and Keras -------------------------------------------------
+
+
+def hf_torch(bench: Bench) -> Route:
+    import torch
 
     torch.set_num_threads(threads())
-    hf = hf_config(family, config)
-    model = (transformers.DebertaV2Model if family == "deberta_v3" else transformers.T5ForConditionalGeneration)(hf).eval()
-    encoder = model if family == "deberta_v3" else model.get_encoder()
-    for batch, length in shapes:
-        ids, mask = (torch.from_numpy(a) for a in inputs(batch, length, config["vocabulary_size"]))
-        with torch.inference_mode():
-            yield {"measure": "encoder", "batch": batch, "sequence": length,
-                   **time_call(lambda: encoder(input_ids=ids, attention_mask=mask))}
-    if family == "t5":
-        ids, mask = (torch.from_numpy(a) for a in inputs(1, GENERATE_INPUT, config["vocabulary_size"]))
-        with torch.inference_mode():
-            run = lambda: model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=GENERATE_TOKENS,  # noqa: E731
-                                         min_new_tokens=GENERATE_TOKENS, do_sample=False, num_beams=1)
-            yield {"measure": "greedy_generate", "batch": 1, "sequence": GENERATE_INPUT,
-                   "new_tokens": GENERATE_TOKENS, **time_call(run, warmup=1, runs=5)}
+    model = hf_class(bench.family).from_pretrained(bench.hf_dir()).eval()
+    return hf_route(bench, model)
 
 
-def optimum_ort(family, config, shapes):
-    import torch
-    import transformers
-    from optimum.exporters.onnx import main_export
-    from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSeq2SeqLM
-    import onnxruntime as ort
-
-    hf = hf_config(family, config)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads(), 1
-    with tempfile.TemporaryDirectory() as work:
-        torch.manual_seed(0)
-        cls = transformers.DebertaV2Model if family == "deberta_v3" else transformers.T5ForConditionalGeneration
-        cls(hf).save_pretrained(f"{work}/hf")
-        task = "feature-extraction" if family == "deberta_v3" else "text2text-generation-with-past"
-        main_export(f"{work}/hf", output=f"{work}/onnx", task=task, do_validation=False)
-        loader = ORTModelForFeatureExtraction if family == "deberta_v3" else ORTModelForSeq2SeqLM
-        model = loader.from_pretrained(f"{work}/onnx", session_options=options, provider="CPUExecutionProvider")
-        # optimum-onnx 0.1.0 sizes the empty KV cache with hidden_size // num_heads,
-        # which is wrong for T5 1.1 (6 heads x d_kv 64 = 384 != 512): generation then
-        # fails with "Got invalid dimensions for input: past_key_values...". Use d_kv.
-        decoder = getattr(model, "decoder", None)
-        if family == "t5" and decoder is not None and hasattr(decoder, "embed_size_per_head"):
-            decoder.embed_size_per_head = hf.d_kv
-        for batch, length in shapes:
-            ids, mask = inputs(batch, length, config["vocabulary_size"])
-            if family == "deberta_v3":
-                run = lambda: model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))  # noqa: E731
-            else:
-                run = lambda: model.encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))  # noqa: E731
-            yield {"measure": "encoder", "batch": batch, "sequence": length, **time_call(run)}
-        if family == "t5":
-            ids, mask = (torch.from_numpy(a) for a in inputs(1, GENERATE_INPUT, config["vocabulary_size"]))
-            run = lambda: model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=GENERATE_TOKENS,  # noqa: E731
-                                         min_new_tokens=GENERATE_TOKENS, do_sample=False, num_beams=1)
-            yield {"measure": "greedy_generate", "batch": 1, "sequence": GENERATE_INPUT,
-                   "new_tokens": GENERATE_TOKENS, **time_call(run, warmup=1, runs=5)}
-
-
-def keras_tf(family, config, shapes, jit: bool):
+def keras_tf(bench: Bench, jit: bool) -> Route:
+    """Keras on TensorFlow; the reference is the same model without XLA."""
     os.environ["KERAS_BACKEND"] = "tensorflow"
     import keras
     import keras_hub
@@ -121,24 +205,218 @@ def keras_tf(family, config, shapes, jit: bool):
     tf.config.threading.set_intra_op_parallelism_threads(threads())
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(0)
-    cls = keras_hub.models.DebertaV3Backbone if family == "deberta_v3" else keras_hub.models.T5Backbone
-    backbone = cls(**config)
-    names = ("token_ids", "padding_mask") if family == "deberta_v3" else ("encoder_token_ids", "encoder_padding_mask")
-    if family == "t5":
+    cls = keras_hub.models.DebertaV3Backbone if bench.family == "deberta_v3" else keras_hub.models.T5Backbone
+    backbone = cls(**bench.config)
+    names = ("token_ids", "padding_mask") if bench.family == "deberta_v3" else ("encoder_token_ids", "encoder_padding_mask")
+    if bench.family == "t5":
         outputs = backbone.output["encoder_sequence_output"]
         backbone = keras.Model({n: backbone.input[n] for n in names}, outputs)
-    function = tf.function(lambda feeds: backbone(feeds, training=False), jit_compile=jit)
-    for batch, length in shapes:
-        ids, mask = inputs(batch, length, config["vocabulary_size"])
-        feeds = {names[0]: tf.constant(ids, tf.int32), names[1]: tf.constant(mask, tf.int32)}
-        yield {"measure": "encoder", "batch": batch, "sequence": length, **time_call(lambda: function(feeds))}
+
+    def encoder(jit_compile: bool) -> Encode:
+        function = tf.function(lambda feeds: backbone(feeds, training=False), jit_compile=jit_compile)
+        return lambda ids, mask: function({names[0]: tf.constant(ids, tf.int32), names[1]: tf.constant(mask, tf.int32)}).numpy()
+
+    reference = bench.reference_of("keras_tf fp32", encoder(False), None)
+    return Route(encoder(jit), reference)
 
 
-PEERS = {
+# ---- Optimum + onnxruntime --------------------------------------------------------
+
+
+def optimum_export(bench: Bench) -> Path:
+    """Optimum's ONNX export of the saved HF model (the route a user of Optimum takes)."""
+    from optimum.exporters.onnx import main_export
+
+    path = bench.work / "onnx"
+    task = "feature-extraction" if bench.family == "deberta_v3" else "text2text-generation-with-past"
+    main_export(str(bench.hf_dir()), output=str(path), task=task, do_validation=False)
+    return path
+
+
+def ort_load(bench: Bench, directory: Path, **kwargs: Any):
+    import onnxruntime as ort
+    from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSeq2SeqLM
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads(), 1
+    loader = ORTModelForFeatureExtraction if bench.family == "deberta_v3" else ORTModelForSeq2SeqLM
+    model = loader.from_pretrained(directory, session_options=options, provider="CPUExecutionProvider", **kwargs)
+    # optimum-onnx 0.1.0 sizes the empty KV cache with hidden_size // num_heads,
+    # which is wrong for T5 1.1 (6 heads x d_kv 64 = 384 != 512): generation then
+    # fails with "Got invalid dimensions for input: past_key_values...". Use d_kv.
+    decoder = getattr(model, "decoder", None)
+    if bench.family == "t5" and decoder is not None and hasattr(decoder, "embed_size_per_head"):
+        decoder.embed_size_per_head = bench.config["key_value_dim"]
+    return model
+
+
+def derived_export(bench: Bench, name: str, rewrite: Callable[[Path], None], drop: tuple[str, ...] = ()) -> Path:
+    """A copy of Optimum's export, less the files in `drop`, with every ONNX file rewritten
+    in place (same file names, so it loads like the original)."""
+    path = bench.work / name
+    shutil.copytree(optimum_export(bench), path, ignore=lambda _, names: [n for n in names if n in drop])
+    for model in sorted(path.glob("*.onnx")):
+        rewrite(model)
+    return path
+
+
+def optimum_ort(bench: Bench) -> Route:
+    bench.torch_reference()
+    return hf_route(bench, ort_load(bench, optimum_export(bench)))
+
+
+def optimum_ort_int8(bench: Bench) -> Route:
+    """The "Optimum int8" route: onnxruntime dynamic quantization, per-channel QInt8 weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    def quantize(model: Path) -> None:
+        quantize_dynamic(model, model, per_channel=True, weight_type=QuantType.QInt8)
+
+    bench.torch_reference()
+    return hf_route(bench, ort_load(bench, derived_export(bench, "onnx_int8", quantize)), "int8")
+
+
+def optimum_ort_o2(bench: Bench) -> Route:
+    """ORTOptimizer O2, in a child process killed past O2_TIME_LIMIT_S (all files together).
+
+    ORTOptimizer refuses T5's merged decoder (with and without cache in one graph, behind
+    an If), so this route drops it and runs the two separate decoders, as its users must.
+    """
+    import time
+
+    bench.torch_reference()
+    began: list[float] = []  # the clock starts at the first file, after Optimum's export
+
+    def optimize(model: Path) -> None:
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from benchmarks.peers import optimize_o2; optimize_o2(sys.argv[2])")
+        began[:] = began or [time.monotonic()]
+        left = max(1.0, O2_TIME_LIMIT_S - (time.monotonic() - began[0]))
+        try:
+            run = subprocess.run([sys.executable, "-c", code, str(ROOT), str(model)], capture_output=True,
+                                 text=True, timeout=left)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"ORTOptimizer O2 did not finish within {O2_TIME_LIMIT_S} s (at {model.name})") from None
+        if run.returncode != 0:
+            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"ORTOptimizer O2 failed on {model.name}: {last}")
+
+    path = derived_export(bench, "onnx_o2", optimize, drop=("decoder_model_merged.onnx",))
+    seconds = round(time.monotonic() - began[0], 1)
+    model = ort_load(bench, path, **({"use_merged": False} if bench.family == "t5" else {}))
+    return hf_route(bench, model, optimize_seconds=seconds, optimize_limit_s=O2_TIME_LIMIT_S)
+
+
+def optimize_o2(model_path: str) -> None:
+    """Overwrite one ONNX file of an Optimum export with its O2-optimized graph (child process)."""
+    from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
+
+    path = Path(model_path)
+    optimizer = ORTOptimizer.from_pretrained(path.parent, file_names=[path.name])
+    optimizer.optimize(AutoOptimizationConfig.O2(), save_dir=path.parent, file_suffix=None)
+
+
+# ---- optimum-intel (OpenVINO) -----------------------------------------------------
+
+
+def ov_config(precision: str) -> dict[str, str]:
+    """Like our runtime (runtime/backends/openvino.py): explicit precision (OpenVINO's
+    default on a bf16-capable CPU is bf16), our thread count, latency hint."""
+    return {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": str(threads()),
+            "PERFORMANCE_HINT": "LATENCY"}
+
+
+def ov_class(family: str):
+    from optimum.intel import OVModelForFeatureExtraction, OVModelForSeq2SeqLM
+
+    return OVModelForFeatureExtraction if family == "deberta_v3" else OVModelForSeq2SeqLM
+
+
+def ov_load(bench: Bench, source: Path, precision: str = "f32", **kwargs: Any):
+    # stateful=False: optimum-intel's stateful T5 export fails with OpenVINO 2026.4.
+    extra = {"stateful": False} if bench.family == "t5" else {}
+    return ov_class(bench.family).from_pretrained(source, ov_config=ov_config(precision), **extra, **kwargs)
+
+
+def ov_route(bench: Bench, model, precision: str) -> Route:
+    """Route plus the precision OpenVINO actually compiled (bf16 silently falls back to f32 on a CPU without it)."""
+    compiled = getattr(getattr(model, "encoder", model), "request", None)
+    used = compiled.get_property("INFERENCE_PRECISION_HINT") if hasattr(compiled, "get_property") else None
+    return hf_route(bench, model, precision, **({"inference_precision": used.to_string()} if used is not None else {}))
+
+
+def optimum_intel(bench: Bench, hint: str = "f32", precision: str = "fp32", **kwargs: Any) -> Route:
+    """optimum-intel's own export of the saved HF model, compiled at inference precision `hint`."""
+    bench.torch_reference()
+    return ov_route(bench, ov_load(bench, bench.hf_dir(), hint, export=True, **kwargs), precision)
+
+
+def optimum_intel_int8_wo(bench: Bench) -> Route:
+    from optimum.intel import OVWeightQuantizationConfig
+
+    return optimum_intel(bench, precision="int8", quantization_config=OVWeightQuantizationConfig(bits=8))
+
+
+def optimum_intel_int8_static(bench: Bench) -> Route:
+    """NNCF static int8 on optimum-intel's f32 IR, with our recipe (export/formats/openvino.py).
+
+    The encoder (DeBERTa: the whole model) gets int8 activations and weights, ModelType.TRANSFORMER,
+    SmoothQuant off, calibrated at 6, 29 and 61 tokens x 3 seeds; T5's decoders get
+    weight-only int8 (INT8_ASYM), as our decoding step falls back to.
+    """
+    import logging
+
+    import nncf
+    import openvino as ov
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    bench.torch_reference()
+    path = bench.work / "ov_int8_static"
+    ov_load(bench, bench.hf_dir(), export=True, compile=False).save_pretrained(path)
+    no_smooth_quant = nncf.AdvancedQuantizationParameters(
+        smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1))
+    for xml in sorted(path.glob("openvino_*model.xml")):
+        model = ov.Core().read_model(xml)
+        if xml.name in ("openvino_model.xml", "openvino_encoder_model.xml"):
+            calibration = calibration_inputs(bench, [i.get_any_name() for i in model.inputs])
+            model = nncf.quantize(model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER,
+                                  subset_size=len(calibration), advanced_parameters=no_smooth_quant)
+        else:
+            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        ov.save_model(model, xml.with_suffix(".tmp.xml"), compress_to_fp16=False)
+        xml.with_suffix(".tmp.xml").replace(xml)
+        xml.with_suffix(".tmp.bin").replace(xml.with_suffix(".bin"))
+    return ov_route(bench, ov_load(bench, path), "int8")
+
+
+def calibration_inputs(bench: Bench, names: list[str]) -> list[dict[str, np.ndarray]]:
+    """Our calibration shapes (export/validate.py CALIBRATION_VARIANTS), padded like our validation:
+    row 0 full, later rows progressively shorter."""
+    from export.validate import CALIBRATION_VARIANTS
+
+    samples = []
+    for i, case in enumerate(CALIBRATION_VARIANTS):
+        batch, length = case["batch"], case["sequence"]
+        lengths = [length] + [max(1, length - length * (r + 1) // (batch + 1)) for r in range(batch - 1)]
+        mask = (np.arange(length)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
+        for j in range(CALIBRATION_SEEDS):
+            ids = np.random.default_rng(2000 + 10 * i + j).integers(1, bench.config["vocabulary_size"], (batch, length))
+            feeds = {"input_ids": ids * mask, "attention_mask": mask}
+            samples.append({n: feeds[n] for n in names})
+    return samples
+
+
+PEERS: dict[str, Callable[[Bench], Route]] = {
     "hf_torch": hf_torch,
+    "keras_tf": lambda b: keras_tf(b, jit=False),
+    "keras_tf_xla": lambda b: keras_tf(b, jit=True),
     "optimum_ort": optimum_ort,
-    "keras_tf": lambda f, c, s: keras_tf(f, c, s, jit=False),
-    "keras_tf_xla": lambda f, c, s: keras_tf(f, c, s, jit=True),
+    "optimum_ort_int8": optimum_ort_int8,
+    "optimum_ort_o2": optimum_ort_o2,
+    "optimum_intel_f32": optimum_intel,
+    "optimum_intel_bf16": lambda b: optimum_intel(b, "bf16", "bf16"),
+    "optimum_intel_int8_wo": optimum_intel_int8_wo,
+    "optimum_intel_int8_static": optimum_intel_int8_static,
 }
 
 
@@ -149,9 +427,14 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="backbone config as JSON")
     parser.add_argument("--shapes", required=True, help="e.g. 1x128,8x512")
     args = parser.parse_args()
+    # transformers imports TensorFlow when it is installed (it is, for the export): keep it
+    # and its thread pools out of this process. Keras peers import it themselves.
+    os.environ.setdefault("USE_TF", "0")
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
-    for row in PEERS[args.peer](args.family, json.loads(args.config), shapes):
-        print("ROW " + json.dumps({"backend": args.peer, **row}), flush=True)
+    with tempfile.TemporaryDirectory() as work:
+        bench = Bench(args.family, json.loads(args.config), shapes, Path(work))
+        for row in measure(PEERS[args.peer](bench), bench):
+            print("ROW " + json.dumps({"backend": args.peer, **row}), flush=True)
 
 
 if __name__ == "__main__":

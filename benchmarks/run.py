@@ -1,7 +1,7 @@
-"""`make bench`: latency, memory and parity of our artifacts against the peers, in one run.
+"""`make bench`: latency, memory and fidelity of our artifacts against the peers, in one run.
 
     python benchmarks/run.py --preset deberta_v3_base_en --weights random
-        [--dtype float32[,int8,bfloat16]] [--backends onnxruntime,openvino,keras_tf,keras_tf_xla,hf_torch,optimum_ort]
+        [--dtype float32[,int8,bfloat16]] [--backends onnxruntime,openvino,optimum_ort,optimum_intel_f32,...]
         [--shapes 1x128,8x128,1x512,8x512]
 
 1. export time and peak RSS per format (/usr/bin/time -v, benchmarks/export_memory.py),
@@ -10,28 +10,40 @@
 2. our backends on the artifact's `encoder` graph at every shape: p50/p90/p99, throughput;
 3. T5: greedy generation of 32 tokens from a 64-token input, and decode-step latency
    at positions 1, 64 and 256;
-4. peers (benchmarks/peers.py), each in its own process, at the same shapes and threads;
-5. rows to results/bench.jsonl and .csv, a Markdown summary with ratios to
-   Optimum + onnxruntime, and PNG plots.
+4. fidelity of every row of ours against our float32 artifact on onnxruntime on the same
+   inputs (min per-token cosine, max abs diff; greedy token agreement), next to the
+   export's own parity against Keras from the manifest (keras_max_abs_diff);
+5. peers (benchmarks/peers.py: Keras, PyTorch, Optimum + onnxruntime fp32 / int8 / O2,
+   optimum-intel f32 / bf16 / int8), each in its own process, at the same shapes and
+   threads, each row with its fidelity against its own fp32 route;
+6. rows to results/bench.jsonl and .csv, a Markdown summary with ratios to
+   Optimum + onnxruntime and the fastest peer within each precision's bound, and PNG plots.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS, ROOT, stamp, threads, time_call, write_rows  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, agreement, fidelity, stamp, time_call, write_rows  # noqa: E402
+from benchmarks.peers import PEERS as PEER_BUILDERS  # noqa: E402  (no peer library imported here)
+from benchmarks.report import row_key, write_report  # noqa: E402
 
 OURS = ("onnxruntime", "openvino")
-PEERS = ("keras_tf", "keras_tf_xla", "hf_torch", "optimum_ort")
+PEERS = tuple(PEER_BUILDERS)
 DEFAULT_BACKENDS = OURS + PEERS
-REFERENCE = "optimum_ort"
+REFERENCE_NAME = "ours onnxruntime float32"
+# Fewer, longer calls for generation; more, shorter ones for a single decode step.
+TIMING = {"greedy_generate": {"warmup": 1, "runs": 5}, "decoder_step": {"warmup": 2, "runs": 20}}
 
 
 def parse_shapes(text: str) -> list[tuple[int, int]]:
@@ -64,38 +76,56 @@ def export_rows(preset: str, weights: str) -> list[dict]:
     return rows
 
 
-def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]], precision: str | None = None) -> list[dict]:
+def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]], reference: dict | None = None,
+             precision: str | None = None) -> list[dict]:
+    """Our backends on one artifact: latency, and fidelity against `reference` (outputs of our
+    float32 onnxruntime artifact on the same inputs, from reference_outputs) when given."""
     import runtime
 
     manifest = json.loads((artifact / "manifest.json").read_text())
-    parity = {}
-    for record in manifest["parity"]:
-        parity[record["format"]] = max(parity.get(record["format"], 0.0), record["max_abs_diff"])
+    keras = keras_parity(manifest)
     rows = []
     for backend in backends:
         if {"onnxruntime": "onnx"}.get(backend, backend) not in manifest["formats"]:
             continue  # e.g. no ONNX graph in a bfloat16 artifact
         model = runtime.load(artifact, backend=backend, verify=False, precision=precision)
-        fmt = model._engine.format
-        signature = model.signature["encoder"]
-        for batch, length in shapes:
-            rng = np.random.default_rng(0)
-            feeds = {}
-            for spec in signature["inputs"]:
-                if spec["kind"] == "token_ids":
-                    feeds[spec["name"]] = rng.integers(2, model.vocabulary_size, (batch, length)).astype(np.int32)
-                else:
-                    feeds[spec["name"]] = np.ones((batch, length), np.int32)
-            rows.append({"measure": "encoder", "backend": backend, "precision": model.precision, "dtype": model.dtype,
-                         "batch": batch, "sequence": length, "max_abs_diff": parity.get(fmt),
-                         **time_call(lambda: model.run(feeds, graph="encoder"))})
-        if "decoder_step" in model.signature:
-            rows += generation_rows(model, backend)
+        common = {"backend": backend, "ours": True, "dtype": model.dtype, "engine_precision": model.precision,
+                  "precision": precision_class(model.dtype, model.precision), **keras.get(model._engine.format, {})}
+        for fields, call in calls(model, shapes):
+            row = {**fields, **common}
+            if reference is not None:
+                row.update(compare(call(), reference[row_key(fields)]), fidelity_reference=REFERENCE_NAME)
+            rows.append({**row, **time_call(call, **TIMING.get(fields["measure"], {}))})
     return rows
 
 
-def generation_rows(model, backend: str) -> list[dict]:
-    """Greedy 64 -> 32 tokens (end token disabled so every run decodes 32), and step latency."""
+def reference_outputs(artifact: Path, shapes: list[tuple[int, int]]) -> dict:
+    """Outputs of our float32 artifact on onnxruntime (within 1e-4 of Keras) for every bench call."""
+    import runtime
+
+    model = runtime.load(artifact, backend="onnxruntime", verify=False)
+    return {row_key(fields): call() for fields, call in calls(model, shapes)}
+
+
+def calls(model, shapes: list[tuple[int, int]]) -> Iterator[tuple[dict, Callable[[], Any]]]:
+    """(row fields, call returning the outputs) for every measurement on one loaded model:
+    the encoder at each shape; for T5, greedy 64 -> 32 tokens and decode steps at 1, 64, 256."""
+    signature = model.signature["encoder"]
+    for batch, length in shapes:
+        rng = np.random.default_rng(0)
+        feeds = {}
+        for spec in signature["inputs"]:
+            if spec["kind"] == "token_ids":
+                feeds[spec["name"]] = rng.integers(2, model.vocabulary_size, (batch, length)).astype(np.int32)
+            else:
+                feeds[spec["name"]] = np.ones((batch, length), np.int32)
+        yield {"measure": "encoder", "batch": batch, "sequence": length}, partial(model.run, feeds, graph="encoder")
+    if "decoder_step" in model.signature:
+        yield from generation_calls(model)
+
+
+def generation_calls(model) -> Iterator[tuple[dict, Callable[[], Any]]]:
+    """Greedy 64 -> 32 tokens (end token disabled so every run decodes 32), and single steps."""
     from runtime.generation import CachedDecoder, TokenIds, greedy
 
     rng = np.random.default_rng(0)
@@ -105,20 +135,45 @@ def generation_rows(model, backend: str) -> list[dict]:
     never_ends = TokenIds(decoder_start=0, end=-1, pad=0)
 
     def generate():
-        greedy(CachedDecoder(engine, signature, ids, mask, 32), 1, 32, never_ends)
+        return greedy(CachedDecoder(engine, signature, ids, mask, 32), 1, 32, never_ends)
 
-    rows = [{"measure": "greedy_generate", "backend": backend, "batch": 1, "sequence": 64, "new_tokens": 32,
-             **time_call(generate, warmup=1, runs=5)}]
+    yield {"measure": "greedy_generate", "batch": 1, "sequence": 64, "new_tokens": 32}, generate
     decoder = CachedDecoder(engine, signature, ids, mask, 257)
     cache, token = decoder.cache, np.array([5], np.int32)
     for position in (1, 64, 256):
         def step(position=position):
             decoder.cache = cache
-            decoder.step(token, position)
+            return decoder.step(token, position)
 
-        rows.append({"measure": "decoder_step", "backend": backend, "batch": 1, "cache_length": 257,
-                     "position": position, **time_call(step, warmup=2, runs=20)})
-    return rows
+        yield {"measure": "decoder_step", "batch": 1, "cache_length": 257, "position": position}, step
+
+
+def compare(got: Any, want: Any) -> dict:
+    """Token agreement for generated ids, else min cosine and max abs diff."""
+    if isinstance(want, np.ndarray) and np.issubdtype(want.dtype, np.integer):
+        return {"token_agreement": agreement(got, want)}
+    return fidelity(got, want)
+
+
+def keras_parity(manifest: dict) -> dict[str, dict]:
+    """Per format, the export's parity against Keras (manifest): worst max abs diff and, for
+    reduced dtypes, worst cosine over every graph output and validation case."""
+    parity: dict[str, dict] = {}
+    for record in manifest["parity"]:
+        entry = parity.setdefault(record["format"], {"keras_max_abs_diff": 0.0})
+        entry["keras_max_abs_diff"] = max(entry["keras_max_abs_diff"], record["max_abs_diff"])
+        if "cosine" in record:
+            entry["keras_min_cosine"] = min(entry.get("keras_min_cosine", 1.0), record["cosine"])
+    return parity
+
+
+def precision_class(dtype: str, engine_precision: str) -> str:
+    """fp32 / fp16 / bf16 / int8: what a row is compared as (int8 and float16 by their weights)."""
+    if dtype == "int8":
+        return "int8"
+    if dtype == "bfloat16" or engine_precision in ("bf16", "bfloat16"):
+        return "bf16"
+    return "fp16" if dtype == "float16" else "fp32"
 
 
 def peer_rows(peer: str, family: str, config: dict, shapes: list[tuple[int, int]]) -> list[dict]:
@@ -128,6 +183,8 @@ def peer_rows(peer: str, family: str, config: dict, shapes: list[tuple[int, int]
     rows = [json.loads(line[4:]) for line in run.stdout.splitlines() if line.startswith("ROW ")]
     if run.returncode != 0:
         reason = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        if run.returncode < 0:  # e.g. a native crash: the last stderr line is not the cause
+            reason = f"killed by {signal.Signals(-run.returncode).name}; last output: {reason}"
         print(f"peer {peer} failed: {reason}", file=sys.stderr)
         rows.append({"measure": "error", "backend": peer, "error": reason[:500]})
     return rows
@@ -153,22 +210,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(error)
     manifest = json.loads((artifact / "manifest.json").read_text())
     rows = [] if args.skip_export_memory else export_rows(args.preset, args.weights)
-    rows += our_rows(artifact, ours, shapes)
+    # Every row of ours is compared with our float32 artifact on onnxruntime, exported
+    # here too when --dtype does not include float32.
+    reference = None
+    if ours:
+        reference_artifact, error = export_artifact(args.preset, "float32", args.weights, args.out)
+        if error:
+            raise SystemExit(f"the float32 reference artifact: {error}")
+        reference = reference_outputs(reference_artifact, shapes)
+    rows += our_rows(artifact, ours, shapes, reference)
     for dtype in dtypes[1:]:  # the fastest paths, against the same peers in the same run
         other, error = export_artifact(args.preset, dtype, args.weights, args.out)
         if error:
             rows.append({"measure": "error", "backend": f"export {dtype}", "error": error})
             continue
-        rows += [{**r, "backend": f"{r['backend']} {dtype}", "dtype": dtype} for r in our_rows(other, ours, shapes)]
+        rows += [{**r, "backend": f"{r['backend']} {dtype}"} for r in our_rows(other, ours, shapes, reference)]
     config = {k: v for k, v in manifest["config"].items() if k not in ("name", "trainable", "dtype")}
     for peer in (b for b in backends if b in PEERS):
         rows += peer_rows(peer, manifest["family"], config, shapes)
-    common = {"benchmark": "bench", "preset": manifest["preset"], "dtype": dtypes[0],
+    common = {"benchmark": "bench", "preset": manifest["preset"], "dtypes": args.dtype,
               "weights": manifest["weights"]["origin"], **stamp()}
     rows = [{**common, **row} for row in rows]
     write_rows(rows, "bench", args.results)
-    from benchmarks.report import write_report
-
     summary = write_report(rows, args.results, manifest["preset"])
     print(summary)
     return rows

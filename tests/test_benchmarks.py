@@ -24,7 +24,12 @@ def test_bench_writes_rows_summary_and_csv(tiny_t5_preset, tmp_path):
         assert row["p50_ms"] > 0 and row["p50_ms"] <= row["p99_ms"]
     saved = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
     assert len(saved) == len(rows) and (tmp_path / "bench.csv").is_file()
-    assert "| encoder | 1x8 | onnxruntime |" in (tmp_path / "summary_tiny_t5.md").read_text()
+    for row in rows:  # every row of ours carries its fidelity against our float32 ORT artifact
+        assert row["precision"] == "fp32" and row["fidelity_reference"]
+        assert row.get("token_agreement", 1.0) == 1.0 and row.get("min_cosine", 1.0) > 0.99999
+    assert all("keras_max_abs_diff" in r for r in rows if r.get("ours"))
+    summary = (tmp_path / "summary_tiny_t5.md").read_text()
+    assert "| encoder | 1x8 | onnxruntime | fp32 |" in summary and "## Fastest within bounds" in summary
 
 
 def test_export_memory_measures_peak_and_time(tiny_deberta_preset):
@@ -43,3 +48,77 @@ def test_aot_bench_times_both_backends_per_bucket(aot_artifact, tmp_path):
     assert sum(r["measure"] == "bucket_size" for r in rows) == 2
     text = (tmp_path / "summary_xla_aot_tiny_deberta.md").read_text()
     assert "| 2x30 |" in text and "| encoder 4x40 |" in text
+
+
+# Bounds as in export/tolerances.json, fixed here so the report's logic is tested on its own.
+LIMITS = {
+    "fp32": {"max_abs": 1e-4, "min_cosine": None, "min_generation_agreement": 1.0},
+    "bf16": {"max_abs": None, "min_cosine": 0.999, "min_generation_agreement": 0.95},
+    "int8": {"max_abs": None, "min_cosine": 0.99, "min_generation_agreement": None},
+}
+
+
+def row(backend, precision, p50, cosine=1.0, ours=False, batch=1, **extra):
+    return {"measure": "encoder", "backend": backend, "precision": precision, "batch": batch, "sequence": 128,
+            "p50_ms": p50, "p90_ms": p50, "p99_ms": p50, "min_cosine": cosine, "max_abs_diff": 0.0,
+            **({"ours": True, "keras_max_abs_diff": 3e-6} if ours else {}), **extra}
+
+
+def test_within_bound_per_precision():
+    from benchmarks.report import within_bound
+
+    assert within_bound(row("optimum_intel_f32", "fp32", 1, cosine=0.999995), LIMITS)
+    assert not within_bound(row("optimum_ort_o2", "fp32", 1, cosine=0.9999), LIMITS)  # fp32 must be exact
+    assert not within_bound(row("openvino", "fp32", 1, ours=True, keras_max_abs_diff=2e-4), LIMITS)
+    assert within_bound(row("optimum_intel_bf16", "bf16", 1, cosine=0.9995), LIMITS)
+    assert not within_bound(row("optimum_intel_bf16", "bf16", 1, cosine=0.9985), LIMITS)
+    assert not within_bound(row("optimum_intel_bf16", "bf16", 1, inference_precision="f32"), LIMITS)
+    assert not within_bound(row("openvino int8", "int8", 1, ours=True, keras_min_cosine=0.98), LIMITS)
+    assert not within_bound(row("x", "int8", 1, cosine=None), LIMITS)  # unknown fidelity is not within
+    greedy = {"measure": "greedy_generate", "p50_ms": 1}
+    assert not within_bound({**greedy, "precision": "fp32", "token_agreement": 0.97}, LIMITS)
+    assert within_bound({**greedy, "precision": "int8", "token_agreement": 0.5}, LIMITS)  # no int8 bound
+
+
+def test_fastest_peer_within_bound_and_ours():
+    from benchmarks.report import fastest_within
+
+    rows = [
+        row("optimum_ort", "fp32", 100), row("optimum_intel_f32", "fp32", 90), row("onnxruntime", "fp32", 110, ours=True),
+        row("optimum_intel_int8_static", "int8", 40, cosine=0.985),  # fastest int8, outside the bound
+        row("optimum_ort_int8", "int8", 60, cosine=0.9995), row("optimum_intel_int8_wo", "int8", 55, cosine=0.9997),
+        row("openvino int8", "int8", 50, cosine=0.9998, ours=True), row("onnxruntime int8", "int8", 70, ours=True),
+        row("optimum_intel_int8_wo", "int8", 400, cosine=0.9997, batch=8),
+        {"measure": "error", "backend": "optimum_ort_o2", "error": "did not finish"},
+    ]
+    found = {(e["precision"], e["shape"]): e for e in fastest_within(rows, LIMITS)}
+    assert set(found) == {("fp32", "1x128"), ("int8", "1x128"), ("int8", "8x128")}
+    assert found["fp32", "1x128"]["peer"]["backend"] == "optimum_intel_f32"
+    assert found["fp32", "1x128"]["ours"]["backend"] == "onnxruntime"
+    assert found["int8", "1x128"]["peer"]["backend"] == "optimum_intel_int8_wo"
+    assert found["int8", "1x128"]["ours"]["backend"] == "openvino int8"
+    assert found["int8", "8x128"]["ours"] is None
+
+
+def test_report_names_fastest_peer_and_ratios(tmp_path):
+    from benchmarks.report import write_report
+
+    rows = [row("optimum_ort", "fp32", 100), row("optimum_ort_int8", "int8", 60, cosine=0.9995),
+            row("openvino int8", "int8", 30, cosine=0.9998, ours=True),
+            {"measure": "error", "backend": "optimum_ort_o2", "error": "ORTOptimizer O2 did not finish within 300 s"}]
+    text = write_report(rows, tmp_path, "synthetic")
+    section = text[text.index("## Fastest within bounds"):]
+    assert "| int8 | encoder | 1x128 | optimum_ort_int8 | 60.0 | openvino int8 | 30.0 | 0.50 | 0.60 | 0.30 |" in section
+    assert "| encoder | 1x128 | optimum_ort_int8 | 0.60 | openvino int8 | 0.30 | 0.50 |" in section  # any precision
+    assert "| encoder | 1x128 | optimum_ort_int8 | int8 | 60.0 |" in text  # precision column
+    assert "optimum_ort_o2 did not run: ORTOptimizer O2 did not finish within 300 s" in text
+
+
+def test_report_bounds_come_from_tolerances():
+    from benchmarks.report import bounds
+    from export.validate import tolerance
+
+    limits = bounds()
+    assert limits["int8"]["min_cosine"] == tolerance("int8").min_cosine
+    assert limits["bf16"]["min_cosine"] == tolerance("bfloat16").min_cosine
+    assert limits["fp32"]["max_abs"] == tolerance("float32").max_abs
