@@ -5,15 +5,14 @@
 
         x --Erfc--> y      becomes      x --Erf--> e ; (1 - e) --Sub--> y
 
-   so 0.5 * x * erfc(-x / sqrt 2) is the Erf-based GELU subgraph that
-   onnxruntime's fusions recognise.
+   (export/onnx_gelu.py then puts the GELU in the form runtimes fuse).
 2. `bind_weights`: weight *inputs* (see export/tracing.py) become initializers,
    written one tensor at a time, inline or to an external data file.
 3. `name_dims`: graph inputs and outputs get the spec's axis names instead of
    tf2onnx's `unk__NNN`.
 
-Helpers for the rewrites in onnx_float16.py and onnx_fold_repeats.py:
-`evaluate` (intermediate tensor values), `drop_unused`, `sort_nodes`.
+Helpers for the rewrites in onnx_*.py: `evaluate` (intermediate tensor values),
+`drop_unused`, `sort_nodes`, `GraphIndex` (producers, consumers, constants).
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ def bind_weights(
             if stream is None:
                 model.graph.initializer.append(numpy_helper.from_array(array, value.name))
             else:
-                model.graph.initializer.append(_external_tensor(value.name, array, stream, data_file.name))
+                model.graph.initializer.append(append_external_tensor(value.name, array, stream, data_file.name))
     finally:
         if stream is not None:
             stream.close()
@@ -79,7 +78,8 @@ def bind_weights(
     return total
 
 
-def _external_tensor(name: str, array: np.ndarray, stream, location: str) -> TensorProto:
+def append_external_tensor(name: str, array: np.ndarray, stream, location: str) -> TensorProto:
+    """Write `array` at the end of `stream` (aligned) and return its external-data initializer."""
     offset = stream.tell()
     if offset % _ALIGN:
         stream.write(b"\0" * (_ALIGN - offset % _ALIGN))
@@ -162,21 +162,74 @@ def drop_unused(graph: onnx.GraphProto) -> None:
 
 
 def sort_nodes(graph: onnx.GraphProto) -> None:
-    """Reorder `graph.node` so every node comes after the producers of its inputs."""
+    """Reorder `graph.node` so every node comes after the producers of its inputs (Kahn, linear time)."""
     available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending = list(graph.node)
+    nodes = list(graph.node)
+    waiting = [sum(1 for i in set(n.input) if i not in available) for n in nodes]
+    readers: dict[str, list[int]] = {}
+    for k, node in enumerate(nodes):
+        for name in set(node.input) - available:
+            readers.setdefault(name, []).append(k)
+    ready = [k for k, count in enumerate(waiting) if count == 0]
     ordered = []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            raise ValueError(f"ONNX graph has a cycle or a missing input near node {pending[0].name!r}")
-        for node in ready:
-            available.update(node.output)
-        ordered += ready
-        ready_ids = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in ready_ids]
+    while ready:
+        k = ready.pop()
+        ordered.append(k)
+        for name in nodes[k].output:
+            for reader in readers.pop(name, ()):
+                waiting[reader] -= 1
+                if waiting[reader] == 0:
+                    ready.append(reader)
+    if len(ordered) != len(nodes):
+        stuck = next(nodes[k] for k, count in enumerate(waiting) if count)
+        raise ValueError(f"ONNX graph has a cycle or a missing input near node {stuck.name!r}")
     copies = [onnx.NodeProto() for _ in ordered]
-    for copy, node in zip(copies, ordered):
-        copy.CopyFrom(node)
+    for copy, k in zip(copies, ordered):
+        copy.CopyFrom(nodes[k])
     del graph.node[:]
     graph.node.extend(copies)
+
+
+class GraphIndex:
+    """Producers, consumers and constant values of a graph's tensors, for pattern matching.
+
+    Built once per pass; a pass that edits the graph rebuilds it before matching again.
+    """
+
+    def __init__(self, graph: onnx.GraphProto, base_dir: Path | None = None) -> None:
+        self.graph, self.base_dir = graph, base_dir
+        self._producer = {o: n for n in graph.node for o in n.output}
+        self._consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in graph.node:
+            for name in dict.fromkeys(node.input):
+                self._consumers.setdefault(name, []).append(node)
+        self._initializers = {t.name: t for t in graph.initializer}
+
+    def producer(self, name: str) -> onnx.NodeProto | None:
+        return self._producer.get(name)
+
+    def consumers(self, name: str) -> list[onnx.NodeProto]:
+        return self._consumers.get(name, [])
+
+    def single(self, name: str, op_types: str | tuple[str, ...], where=None) -> onnx.NodeProto | None:
+        """The one reader of `name` of one of `op_types` (and satisfying `where`); None if none or several."""
+        op_types = (op_types,) if isinstance(op_types, str) else op_types
+        found = [n for n in self.consumers(name) if n.op_type in op_types and (where is None or where(n))]
+        return found[0] if len(found) == 1 else None
+
+    @staticmethod
+    def other_input(node: onnx.NodeProto, name: str) -> str:
+        """The input of a binary node that is not `name`."""
+        return node.input[1] if node.input[0] == name else node.input[0]
+
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value of an initializer or Constant node output; else None."""
+        if name in self._initializers:
+            tensor = self._initializers[name]
+            if tensor.data_location == TensorProto.EXTERNAL and self.base_dir is None:
+                return None
+            return numpy_helper.to_array(tensor, str(self.base_dir or ""))
+        node = self._producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None

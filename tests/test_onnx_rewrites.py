@@ -8,121 +8,159 @@ import json
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.onnx_fold_repeats import fold_repeated_projections
+from export.onnx_fold_constants import fold_constants
+from export.onnx_gelu import canonical_gelu
+from export.onnx_layer_norm import fuse_layer_norms
 
 
-def _repeated_projection_graph() -> onnx.ModelProto:
-    """x (b, 4, 5) + (table (1, 4, 3) repeated b times) @ W (3, 5) + bias, as tf.repeat lowers it."""
-    rng = np.random.default_rng(0)
-    init = [
-        numpy_helper.from_array(rng.standard_normal((1, 4, 3)).astype(np.float32), "table"),
-        numpy_helper.from_array(rng.standard_normal((3, 5)).astype(np.float32), "weight"),
-        numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "bias"),
-        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-        numpy_helper.from_array(np.array([0], np.int64), "zero"),
-        numpy_helper.from_array(np.array([1], np.int64), "one"),
-        numpy_helper.from_array(np.array([4, 3], np.int64), "rows_cols"),
-    ]
-    nodes = [
-        helper.make_node("Shape", ["x"], ["shape"]),
-        helper.make_node("Slice", ["shape", "zero", "one"], ["batch"]),
-        helper.make_node("Concat", ["one", "batch", "one", "one"], ["multiples"], axis=0),
-        helper.make_node("Concat", ["batch", "rows_cols"], ["flat_shape"], axis=0),
-        helper.make_node("Unsqueeze", ["table", "axis1"], ["expanded"]),
-        helper.make_node("Tile", ["expanded", "multiples"], ["tiled"]),
-        helper.make_node("Reshape", ["tiled", "flat_shape"], ["repeated"]),
-        helper.make_node("MatMul", ["repeated", "weight"], ["projected"]),
-        helper.make_node("Add", ["projected", "bias"], ["biased"]),
-        helper.make_node("Add", ["x", "biased"], ["y"]),
-    ]
+def _model(nodes, inputs, outputs, initializers) -> onnx.ModelProto:
     graph = helper.make_graph(
-        nodes, "repeat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 4, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 4, 5])], init,
+        nodes, "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in initializers.items()],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+def _run(model: onnx.ModelProto, **feeds) -> np.ndarray:
+    if any(i.name == "ids" for i in model.graph.input):
+        feeds["ids"] = np.array([1], np.int64)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)[0]
 
 
-def test_fold_repeated_projections_replaces_matmul_by_a_precomputed_table(tmp_path):
-    model = _repeated_projection_graph()
-    inputs = [np.random.default_rng(b).standard_normal((b, 4, 5)).astype(np.float32) for b in (1, 3)]
-    before = [_run(model, x) for x in inputs]
-    counts = collections.Counter(n.op_type for n in model.graph.node)
-    assert counts["MatMul"] == 1 and counts["Tile"] == 1
+def _counts(model: onnx.ModelProto) -> collections.Counter:
+    return collections.Counter(n.op_type for n in model.graph.node)
 
-    assert fold_repeated_projections(model, {"x": inputs[0]}, tmp_path) == 1
+
+def _weight_chains() -> onnx.ModelProto:
+    """x @ (W * s) + x @ Transpose(T) where T is also looked up, + Expand(b) of a row."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Mul", ["w", "s"], ["w_scaled"]),
+        helper.make_node("MatMul", ["x", "w_scaled"], ["a"]),
+        helper.make_node("Transpose", ["table"], ["table_t"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "table_t"], ["b"]),
+        helper.make_node("Gather", ["table", "ids"], ["looked_up"], axis=0),
+        helper.make_node("Add", ["a", "b"], ["ab"]),
+        helper.make_node("Expand", ["row", "big"], ["broadcast"]),
+        helper.make_node("ReduceSum", ["broadcast"], ["total"], keepdims=0),
+        helper.make_node("Add", ["ab", "total"], ["abt"]),
+        helper.make_node("Add", ["abt", "looked_up"], ["y"]),
+    ]
+    initializers = {"w": rng.standard_normal((4, 4)), "s": 0.5, "table": rng.standard_normal((4, 4)),
+                    "row": rng.standard_normal(4)}
+    model = _model(nodes, [("x", ["b", 4])], [("y", ["b", 4])], initializers)
+    model.graph.input.append(helper.make_tensor_value_info("ids", TensorProto.INT64, [1]))
+    model.graph.initializer.append(numpy_helper.from_array(np.array([64, 4], np.int64), "big"))
+    return model
+
+
+def test_fold_constants_folds_computed_weights_but_not_copies_or_broadcasts(tmp_path):
+    model = _weight_chains()
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    before = _run(model, x=x)
+    assert fold_constants(model, {"x": x, "ids": np.array([1], np.int64)}, tmp_path) == 2  # W * s, and ReduceSum(Expand(row)) (smaller)
     onnx.checker.check_model(model)
-    counts = collections.Counter(n.op_type for n in model.graph.node)
-    assert counts["MatMul"] == 0 and counts["Tile"] == 0 and counts["Reshape"] == 0 and counts["Expand"] == 1
-    assert "table" not in {t.name for t in model.graph.initializer}  # only the folded product is kept
-    for x, want in zip(inputs, before):
-        np.testing.assert_allclose(_run(model, x), want, rtol=1e-6, atol=1e-6)
+    counts = _counts(model)
+    assert counts["Mul"] == 0 and counts["Expand"] == 0
+    assert counts["Transpose"] == 1  # the table stays read by Gather: no second copy
+    assert "w" not in {t.name for t in model.graph.initializer}  # only the scaled weight is kept
+    np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-6, atol=1e-6)
 
 
-def test_fold_leaves_a_repeat_along_another_axis_alone(tmp_path):
-    model = _repeated_projection_graph()
-    next(t for t in model.graph.initializer if t.name == "axis1").CopyFrom(
-        numpy_helper.from_array(np.array([0], np.int64), "axis1")
-    )
-    assert fold_repeated_projections(model, {"x": np.zeros((1, 4, 5), np.float32)}, tmp_path) == 0
+def test_fold_constants_leaves_a_large_broadcast(tmp_path):
+    nodes = [helper.make_node("Expand", ["row", "big"], ["broadcast"]), helper.make_node("Add", ["z", "broadcast"], ["y"])]
+    model = _model(nodes, [("z", [1024, 4])], [("y", [1024, 4])], {"row": np.ones(4)})
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1024, 4], np.int64), "big"))
+    assert fold_constants(model, {"z": np.zeros((1024, 4), np.float32)}, tmp_path) == 0
+    assert _counts(model) == {"Expand": 1, "Add": 1}  # 1024 copies of a row: cheaper to recompute
 
 
-@pytest.mark.parametrize("graph", ["encoder"])
-def test_deberta_export_folds_every_layers_position_projections(deberta_artifact, graph):
+def _keras_layer_norm(mean_op: str = "GlobalAveragePool") -> onnx.ModelProto:
+    """Keras's layer norm over the last axis as tf2onnx writes it (see export/onnx_layer_norm.py)."""
+    rng = np.random.default_rng(0)
+    mean = (lambda i, o: helper.make_node(mean_op, [i], [o])) if mean_op == "GlobalAveragePool" else (
+        lambda i, o: helper.make_node("ReduceMean", [i], [o], axes=[-1], keepdims=1))
+    nodes = [
+        mean("x", "mean"),
+        helper.make_node("Neg", ["mean"], ["neg"]),
+        helper.make_node("Sub", ["x", "mean"], ["d"]),
+        helper.make_node("Mul", ["d", "d"], ["sq"]),
+        mean("sq", "var"),
+        helper.make_node("Add", ["var", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["sd"]),
+        helper.make_node("Reciprocal", ["sd"], ["r"]),
+        helper.make_node("Mul", ["r", "gamma"], ["m"]),
+        helper.make_node("Mul", ["x", "m"], ["xm"]),
+        helper.make_node("Mul", ["neg", "m"], ["nm"]),
+        helper.make_node("Add", ["nm", "beta"], ["shift"]),
+        helper.make_node("Add", ["xm", "shift"], ["y"]),
+    ]
+    initializers = {"eps": 1e-7, "gamma": rng.standard_normal((1, 1, 8)), "beta": rng.standard_normal((1, 1, 8))}
+    return _model(nodes, [("x", ["b", "n", 8])], [("y", ["b", "n", 8])], initializers)
+
+
+def test_keras_layer_norm_becomes_one_layer_normalization(tmp_path):
+    for mean_op in ("GlobalAveragePool", "ReduceMean"):
+        model = _keras_layer_norm(mean_op)
+        x = np.random.default_rng(2).standard_normal((2, 5, 8)).astype(np.float32) * 3 + 1
+        before = _run(model, x=x)
+        assert len(model.graph.node) == 13
+        assert fuse_layer_norms(model, {"x": x}, tmp_path) == 1
+        onnx.checker.check_model(model)
+        assert [n.op_type for n in model.graph.node] == ["LayerNormalization"]
+        np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_norm_over_a_rank_4_global_average_pool_is_left_alone(tmp_path):
+    model = _keras_layer_norm()
+    x = np.zeros((1, 2, 5, 8), np.float32)
+    model.graph.input[0].CopyFrom(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 2, "n", 8]))
+    assert fuse_layer_norms(model, {"x": x}, tmp_path) == 0  # GlobalAveragePool would average two axes
+
+
+def _tf_gelu() -> onnx.ModelProto:
+    """0.5 x (1 - erf(-x / sqrt 2)), as tf2onnx writes TensorFlow's exact GELU."""
+    nodes = [
+        helper.make_node("Mul", ["half", "x"], ["hx"]),
+        helper.make_node("Neg", ["x"], ["nx"]),
+        helper.make_node("Mul", ["nx", "r2"], ["t"]),
+        helper.make_node("Erf", ["t"], ["e"]),
+        helper.make_node("Sub", ["one", "e"], ["c"]),
+        helper.make_node("Mul", ["hx", "c"], ["y"]),
+    ]
+    initializers = {"half": 0.5, "r2": 0.5**0.5, "one": 1.0}
+    return _model(nodes, [("x", ["b", 8])], [("y", ["b", 8])], initializers)
+
+
+def test_tf_gelu_becomes_the_form_onnxruntime_fuses(tmp_path):
+    model = _tf_gelu()
+    x = np.linspace(-6, 6, 32, dtype=np.float32).reshape(4, 8)
+    before = _run(model, x=x)
+    assert canonical_gelu(model) == 1
+    onnx.checker.check_model(model)
+    assert _counts(model) == {"Div": 1, "Erf": 1, "Add": 1, "Mul": 2}
+    np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-6, atol=1e-6)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    assert [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node] == ["Gelu"]
+
+
+def test_deberta_export_applies_every_rewrite(deberta_artifact):
     manifest = json.loads((deberta_artifact / "manifest.json").read_text())
     layers = manifest["config"]["num_layers"]
-    rewrites = manifest["formats"]["onnx"]["graphs"][graph]["rewrites"]
-    assert rewrites == {"folded_projections": 2 * layers, "gather_elements": 2 * layers}  # c2p and p2c
-    model = onnx.load(str(deberta_artifact / "onnx" / f"{graph}.onnx"))
-    assert not [n for n in model.graph.node if n.op_type == "Tile" and "rel_embedding" in n.name]
-    assert not [n for n in model.graph.node if n.op_type == "GatherND"]
-
-
-def _batched_gather_graph(batch_dims: int = 3) -> onnx.ModelProto:
-    """tf.gather(data, idx, batch_dims=3) as tf2onnx writes it: Unsqueeze(-1) then GatherND."""
-    init = [numpy_helper.from_array(np.array([-1], np.int64), "last")]
-    nodes = [
-        helper.make_node("Unsqueeze", ["idx", "last"], ["tuples"]),
-        helper.make_node("GatherND", ["data", "tuples"], ["y"], batch_dims=batch_dims),
-    ]
-    graph = helper.make_graph(
-        nodes, "gather",
-        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["b", 2, 3, 5]),
-         helper.make_tensor_value_info("idx", TensorProto.INT64, ["b", 2, 3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 2, 3, 3])], init,
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-
-
-def test_batched_gathernd_becomes_gather_elements(tmp_path):
-    from export.onnx_gather_elements import gathernd_to_gather_elements
-
-    rng = np.random.default_rng(0)
-    feeds = [{"data": rng.standard_normal((b, 2, 3, 5)).astype(np.float32),
-              "idx": rng.integers(0, 5, (b, 2, 3, 3))} for b in (1, 2)]
-    model = _batched_gather_graph()
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    before = [session.run(None, f)[0] for f in feeds]
-
-    assert gathernd_to_gather_elements(model, feeds[0], tmp_path) == 1
-    onnx.checker.check_model(model)
-    assert [n.op_type for n in model.graph.node] == ["GatherElements"]  # the Unsqueeze went too
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    for f, want in zip(feeds, before):
-        np.testing.assert_array_equal(session.run(None, f)[0], want)
-        np.testing.assert_array_equal(want, np.take_along_axis(f["data"], f["idx"], axis=3))
-
-
-def test_gathernd_that_gathers_slices_is_left_alone(tmp_path):
-    from export.onnx_gather_elements import gathernd_to_gather_elements
-
-    model = _batched_gather_graph(batch_dims=2)  # gathers rows of the last two axes
-    feeds = {"data": np.zeros((1, 2, 3, 5), np.float32), "idx": np.zeros((1, 2, 3), np.int64)}
-    model.graph.input[1].CopyFrom(helper.make_tensor_value_info("idx", TensorProto.INT64, ["b", 2, 3]))
-    assert gathernd_to_gather_elements(model, feeds, tmp_path) == 0
+    rewrites = manifest["formats"]["onnx"]["graphs"]["encoder"]["rewrites"]
+    # Two layer norms per layer and the embeddings' (the position table's is folded); one GELU per layer.
+    assert rewrites["layer_norms"] == 2 * layers + 1 and rewrites["gelus"] == layers
+    assert rewrites["folded_constants"] >= 2 * layers  # at least each layer's position projections
+    model = onnx.load(str(deberta_artifact / "onnx" / "encoder.onnx"))
+    counts = _counts(model)
+    assert counts["LayerNormalization"] == 2 * layers + 1 and counts["GlobalAveragePool"] == 0
+    assert counts["Tile"] == 0 and counts["GatherND"] == 0 and counts["Expand"] == 0
+    # Per layer: the fused q/k/v product, output, two feed-forward, q.k, two position products, p.v.
+    assert counts["MatMul"] == 8 * layers

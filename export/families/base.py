@@ -7,7 +7,7 @@ formats, validation, manifest) reads these specs and never branches on a model n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ContextManager, Mapping
 
 # Kinds of graph inputs. They decide how validation data is generated and how
 # the runtime checks a call: token ids must lie in [0, vocabulary_size), a
@@ -113,6 +113,11 @@ class FamilySpec:
     float16_keep_float32: tuple[str, ...] = ()
     # (format, dtype) -> why this family cannot be exported so; refused before any work.
     refused_dtypes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # A context manager under which the ONNX graphs (and so OpenVINO's) are traced:
+    # layer calls replaced by an equivalent inference formulation that converts to
+    # fewer, larger ops (e.g. export/families/deberta_v3_attention.py). Validation
+    # compares the result with the unpatched Keras model.
+    export_calls: Callable[[], ContextManager[None]] | None = None
 
     def task(self, kind_or_class: str) -> TaskSpec:
         for task in self.tasks:

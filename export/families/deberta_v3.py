@@ -81,6 +81,13 @@ TASKS = (
 )
 
 
+def _export_calls():
+    """keras_hub's attention traced in a converter-friendly form (imports Keras, so on demand)."""
+    from export.families.deberta_v3_attention import export_attention
+
+    return export_attention()
+
+
 def static_dims(config: Mapping[str, Any]) -> dict[str, int]:
     """Fixed axes; `classes` only exists for a classifier's config."""
     dims = {"hidden": config["hidden_dim"], "vocabulary": config["vocabulary_size"]}
@@ -114,5 +121,6 @@ SPEC = register(
         tasks=TASKS,
         # Layer-norm statistics (mean and variance chains) lose too much in float16.
         float16_keep_float32=(r"layer_norm",),
+        export_calls=_export_calls,
     )
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from onnx.external_data_helper import convert_model_to_external_data
 from export import onnx_float16
 from export.errors import ConversionError
 from export.formats import DTYPES, Runner
-from export.onnx_fold_repeats import fold_repeated_projections
-from export.onnx_gather_elements import gathernd_to_gather_elements
+from export.onnx_fold_constants import fold_constants
+from export.onnx_gelu import canonical_gelu
+from export.onnx_layer_norm import fuse_layer_norms
 from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
@@ -83,8 +85,10 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
     """The validated-to-be float32 ONNX graph (in graphs.scratch), built once per export.
 
     Shared: the ONNX format derives every dtype from it and OpenVINO converts it.
-    Returns its path and how often each rewrite applied (onnx_fold_repeats.py,
-    onnx_gather_elements.py).
+    Traced under the family's `export_calls` (its inference formulation of some
+    layers), then rewritten: weight-only chains folded (onnx_fold_constants.py),
+    layer norms fused (onnx_layer_norm.py), GELU put in the fusable form
+    (onnx_gelu.py). Returns its path and how often each rewrite applied.
     """
     key = (NAME, traced.name)
     if key in graphs.shared:
@@ -92,13 +96,15 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
     import tf2onnx
 
     function, signature, weights = stateless_function(traced)
+    export_calls = graphs.loaded.family.export_calls or contextlib.nullcontext
     try:
-        model, _ = tf2onnx.convert.from_function(
-            function,
-            input_signature=signature,
-            opset=OPSET,
-            custom_op_handlers={"Erfc": (erfc_handler, [])},
-        )
+        with export_calls():  # the function is traced inside the conversion
+            model, _ = tf2onnx.convert.from_function(
+                function,
+                input_signature=signature,
+                opset=OPSET,
+                custom_op_handlers={"Erfc": (erfc_handler, [])},
+            )
     except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
         raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
     path = graphs.scratch / f"{traced.name}.onnx"
@@ -108,8 +114,9 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
     model.producer_name = "keras-aot-export"
     sample = graphs.sample_inputs(traced)
     rewrites = {
-        "folded_projections": fold_repeated_projections(model, sample, graphs.scratch),
-        "gather_elements": gathernd_to_gather_elements(model, sample, graphs.scratch),
+        "folded_constants": fold_constants(model, sample, graphs.scratch),
+        "layer_norms": fuse_layer_norms(model, sample, graphs.scratch),
+        "gelus": canonical_gelu(model),
     }
     onnx.save_model(model, str(path))
     graphs.shared[key] = (path, rewrites)

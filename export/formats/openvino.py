@@ -48,7 +48,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     section = {"inference_precision": recipe.inference_precision, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
         # From the ONNX graph rather than the TF function: it carries the export-time
-        # rewrites (folded position projections: 1.34x faster on deberta_v3_base_en).
+        # formulation and rewrites (export/formats/onnx.py float32_graph).
         source, _ = float32_graph(graphs, traced)
         try:
             model = ov.convert_model(str(source))

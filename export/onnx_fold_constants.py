@@ -1,0 +1,99 @@
+"""Fold what is computed from weights alone into initializers, once, at export.
+
+    table ─▶ LayerNorm ─▶ MatMul(Wk) ─▶ Add(bk) ─▶ Reshape ─▶ Transpose ─┐
+                                                                  q ─▶ MatMul ─▶ ...
+becomes
+                                                            Pk ─┐
+                                                          q ─▶ MatMul ─▶ ...
+
+and likewise `Reshape(W)` or `W * scale` feeding a matrix product. Runtimes
+fold such chains at every load, but onnxruntime's quantizer and float16
+converter only treat initializers as weights: left unfolded, `quantize_dynamic`
+would keep those matrix products in float32. Two kinds of chain stay as they
+are: broadcasts that would store something much larger than their sources
+(Tile, Expand), and pure layout changes (transpose, reshape) of a weight that a
+computed node still reads, which would store that weight twice (T5's tied
+embedding, read by the token lookup and, transposed, by the output head).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from export.onnx_graph import append_external_tensor, drop_unused, evaluate
+
+_LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast", "Flatten"}
+# A folded tensor may be at most this many times the bytes of the weights it is computed from.
+_GROWTH = 1.5
+
+
+def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_dir: Path) -> int:
+    """Replace each foldable weight-only chain by its value; returns how many tensors were folded.
+
+    `feeds`: valid inputs (only used to run the graph); `base_dir`: where external
+    weight data lives, and where folded tensors are appended when the graph uses it.
+    """
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    constant_nodes, sources, layout_only = [], {}, {}
+    for name in initializers:
+        sources[name], layout_only[name] = {name}, True
+    for node in graph.node:  # graph order is topological
+        if node.op_type in ("Shape", "Size") or not all(i in sources for i in node.input if i):
+            continue
+        constant_nodes.append(node)
+        inputs = [i for i in node.input if i]
+        for output in node.output:
+            sources[output] = set().union(*(sources[i] for i in inputs)) if inputs else set()
+            layout_only[output] = node.op_type in _LAYOUT_OPS and all(layout_only[i] for i in inputs)
+    constant_ids = {id(n) for n in constant_nodes}
+    computed_reads = {i for n in graph.node if id(n) not in constant_ids for i in n.input}
+    computed_reads |= {o.name for o in graph.output}
+    all_reads = computed_reads | {i for n in constant_nodes for i in n.input}
+
+    candidates = []
+    for node in constant_nodes:
+        read = [o for o in node.output if o in computed_reads]
+        if not read or node.op_type == "Constant":
+            continue
+        if any(layout_only[o] and sources[o] & computed_reads for o in read):
+            continue  # would store a weight that stays in use a second time
+        candidates.append((node, [o for o in node.output if o in all_reads]))
+    if not candidates:
+        return 0
+    names = [o for _, outputs in candidates for o in outputs]
+    values = dict(zip(names, evaluate(model, names, feeds, base_dir)))
+    source_bytes = {name: _bytes(initializers[name]) for name in initializers}
+    data_file = _external_file(graph, base_dir)
+    folded = 0
+    for node, outputs in candidates:
+        if any(values[o].nbytes > _GROWTH * sum(source_bytes[s] for s in sources[o]) + 1024 for o in outputs):
+            continue  # a broadcast: cheaper to recompute than to store
+        graph.node.remove(node)
+        for name in outputs:
+            array = np.ascontiguousarray(values[name])
+            if data_file is not None and array.nbytes >= 1024:
+                with open(data_file, "ab") as stream:
+                    graph.initializer.append(append_external_tensor(name, array, stream, data_file.name))
+            else:
+                graph.initializer.append(numpy_helper.from_array(array, name))
+            folded += 1
+    drop_unused(graph)
+    return folded
+
+
+def _bytes(tensor: TensorProto) -> int:
+    return int(np.prod(tensor.dims)) * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+
+
+def _external_file(graph: onnx.GraphProto, base_dir: Path) -> Path | None:
+    """The external data file the graph's weights live in, if any."""
+    for tensor in graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            location = next(e.value for e in tensor.external_data if e.key == "location")
+            return base_dir / location
+    return None
