@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from export.onnx_fold_constants import fold_constants
 from export.onnx_gelu import canonical_gelu
 from export.onnx_layer_norm import fuse_layer_norms
+from export.onnx_rms_norm import canonical_rms_norms
 
 
 def _model(nodes, inputs, outputs, initializers) -> onnx.ModelProto:
@@ -149,6 +150,44 @@ def test_tf_gelu_becomes_the_form_onnxruntime_fuses(tmp_path):
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     assert [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node] == ["Gelu"]
+
+
+def _t5_rms_norm() -> onnx.ModelProto:
+    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/onnx_rms_norm.py)."""
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["sq"]),
+        helper.make_node("GlobalAveragePool", ["sq"], ["mean"]),
+        helper.make_node("Add", ["mean", "eps"], ["plus"]),
+        helper.make_node("Sqrt", ["plus"], ["root"]),
+        helper.make_node("Reciprocal", ["root"], ["inverse"]),
+        helper.make_node("Mul", ["x", "inverse"], ["normed"]),
+        helper.make_node("Mul", ["normed", "weight"], ["y"]),
+    ]
+    weight = np.random.default_rng(0).standard_normal(8)
+    return _model(nodes, [("x", ["b", "n", 8])], [("y", ["b", "n", 8])], {"eps": 1e-6, "weight": weight})
+
+
+def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path):
+    model = _t5_rms_norm()
+    x = np.random.default_rng(3).standard_normal((2, 5, 8)).astype(np.float32)
+    before = _run(model, x=x)
+    assert canonical_rms_norms(model, {"x": x}, tmp_path) == 1
+    onnx.checker.check_model(model)
+    assert _counts(model) == {"Pow": 1, "ReduceMean": 1, "Add": 1, "Sqrt": 1, "Div": 1, "Mul": 1}
+    np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-5, atol=1e-6)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    assert [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node] == ["SimplifiedLayerNormalization"]
+
+
+def test_t5_export_rewrites_every_rms_norm(t5_artifact):
+    manifest = json.loads((t5_artifact / "manifest.json").read_text())
+    layers = manifest["config"]["num_layers"]
+    step = manifest["formats"]["onnx"]["graphs"]["decoder_step"]["rewrites"]
+    assert step["rms_norms"] == 3 * layers + 1  # self-attention, cross-attention, feed-forward, final
+    model = onnx.load(str(t5_artifact / "onnx" / "decoder_step.onnx"))
+    assert _counts(model)["GlobalAveragePool"] == 0 and _counts(model)["ReduceMean"] == 3 * layers + 1
 
 
 def test_deberta_export_applies_every_rewrite(deberta_artifact):

@@ -16,6 +16,7 @@ from export.formats import DTYPES, Runner
 from export.onnx_fold_constants import fold_constants
 from export.onnx_gelu import canonical_gelu
 from export.onnx_layer_norm import fuse_layer_norms
+from export.onnx_rms_norm import canonical_rms_norms
 from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
@@ -87,8 +88,8 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
     Shared: the ONNX format derives every dtype from it and OpenVINO converts it.
     Traced under the family's `export_calls` (its inference formulation of some
     layers), then rewritten: weight-only chains folded (onnx_fold_constants.py),
-    layer norms fused (onnx_layer_norm.py), GELU put in the fusable form
-    (onnx_gelu.py). Returns its path and how often each rewrite applied.
+    layer norms fused (onnx_layer_norm.py), RMS norms and GELU put in the form
+    runtimes fuse (onnx_rms_norm.py, onnx_gelu.py). Returns its path and how often each rewrite applied.
     """
     key = (NAME, traced.name)
     if key in graphs.shared:
@@ -116,6 +117,7 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
     rewrites = {
         "folded_constants": fold_constants(model, sample, graphs.scratch),
         "layer_norms": fuse_layer_norms(model, sample, graphs.scratch),
+        "rms_norms": canonical_rms_norms(model, sample, graphs.scratch),
         "gelus": canonical_gelu(model),
     }
     onnx.save_model(model, str(path))
