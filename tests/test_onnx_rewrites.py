@@ -37,6 +37,14 @@ def _counts(model: onnx.ModelProto) -> collections.Counter:
     return collections.Counter(n.op_type for n in model.graph.node)
 
 
+def _ort_optimized_ops(model: onnx.ModelProto, tmp_path) -> list[str]:
+    """The op types of `model` after onnxruntime's session-time fusions."""
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+
+
 def _weight_chains() -> onnx.ModelProto:
     """x @ (W * s) + x @ Transpose(T) where T is also looked up, + Expand(b) of a row."""
     rng = np.random.default_rng(0)
@@ -146,10 +154,7 @@ def test_tf_gelu_becomes_the_form_onnxruntime_fuses(tmp_path):
     onnx.checker.check_model(model)
     assert _counts(model) == {"Div": 1, "Erf": 1, "Add": 1, "Mul": 2}
     np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-6, atol=1e-6)
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    assert [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node] == ["Gelu"]
+    assert _ort_optimized_ops(model, tmp_path) == ["Gelu"]
 
 
 def _t5_rms_norm() -> onnx.ModelProto:
@@ -175,10 +180,7 @@ def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path):
     onnx.checker.check_model(model)
     assert _counts(model) == {"Pow": 1, "ReduceMean": 1, "Add": 1, "Sqrt": 1, "Div": 1, "Mul": 1}
     np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-5, atol=1e-6)
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    assert [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node] == ["SimplifiedLayerNormalization"]
+    assert _ort_optimized_ops(model, tmp_path) == ["SimplifiedLayerNormalization"]
 
 
 def test_t5_export_rewrites_every_rms_norm(t5_artifact):
