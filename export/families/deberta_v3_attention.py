@@ -14,16 +14,20 @@ that grows with the batch at inference:
 `export_attention()` traces, for the duration of an export, this formulation
 (exactly the same function of the weights):
 
-    q = x Wq s + bq s,  k = x Wk + bk,  v = x Wv + bv        (s = scale, folded into the weights)
+    [q | k | v] = x [Wq s | Wk | Wv] + [bq s | bk | bv]      (s = scale, folded into the weights)
     Pk = table Wk + bk,  Pq = table Wq s + bq s               (batch-free: constants once folded)
-    scores = q k^T + take(q Pk^T, c2p) + take(Pq k^T, p2c)     (gathers over flattened last axes)
+    scores = q k^T + take(q Pk^T, c2p) + take(k Pq^T, p2c)^T   (gathers over flattened last axes)
 
-where c2p[i, j] = i * P + pos(i, j) and p2c[i, j] = pos(i, j) * n + j index the
-flattened (n, P) and (P, n) score matrices; pos(i, j) is keras_hub's clipped
-log-bucket of i - j, and the position-to-content index equals the content-to-
-position one because the bucketing is odd-symmetric. The index tensors are
-(n, n): no batch or head axis. Validation compares the result with the Keras
-model like any export.
+Heads lead every attention tensor, (heads, batch, n, size), so q Pk^T and k Pq^T
+are one matrix product per head over all batch rows. Only the W table rows a
+length-n input can read are used (W = 255 of 512 at n = 128); with off(i, j) =
+pos(i, j) - first row, c2p[i, j] = i * W + off(i, j) indexes query i's row of
+the flattened (n, W) scores, and p2c[j, i] = j * W + off(i, j) key j's row (the
+transposed gather reads contiguous runs). pos(i, j) is keras_hub's clipped
+log-bucket of i - j; the position-to-content index is the content-to-position
+one because the bucketing is odd-symmetric. The index tensors are (n, n), built
+once per traced graph and shared by every layer. Validation compares the result
+with the Keras model like any export.
 """
 
 from __future__ import annotations
