@@ -33,10 +33,6 @@ GENERATE_INPUT, GENERATE_TOKENS = 64, 32
 # ORTOptimizer O2 on a base-size model can run for many minutes (or not end); past this
 # limit the peer reports that it did not finish instead of holding up the whole bench.
 O2_TIME_LIMIT_S = int(os.environ.get("BENCH_O2_TIME_LIMIT_S", "300"))
-# Our OpenVINO int8 recipe (export/formats/openvino.py _quantize_int8): 3 seeds per
-# calibration shape. Not imported: that module imports TensorFlow, which must not load
-# next to PyTorch in a peer process.
-CALIBRATION_SEEDS = 3
 
 Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -392,13 +388,12 @@ def optimum_intel_int8_static(bench: Bench) -> Route:
 def calibration_inputs(bench: Bench, names: list[str]) -> list[dict[str, np.ndarray]]:
     """Our calibration shapes (export/validate.py CALIBRATION_VARIANTS), padded like our validation:
     row 0 full, later rows progressively shorter."""
-    from export.validate import CALIBRATION_VARIANTS
+    from export.validate import CALIBRATION_SEEDS, CALIBRATION_VARIANTS, padding  # no TensorFlow import
 
     samples = []
     for i, case in enumerate(CALIBRATION_VARIANTS):
         batch, length = case["batch"], case["sequence"]
-        lengths = [length] + [max(1, length - length * (r + 1) // (batch + 1)) for r in range(batch - 1)]
-        mask = (np.arange(length)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
+        mask = padding(batch, length).astype(np.int64)
         for j in range(CALIBRATION_SEEDS):
             ids = np.random.default_rng(2000 + 10 * i + j).integers(1, bench.config["vocabulary_size"], (batch, length))
             feeds = {"input_ids": ids * mask, "attention_mask": mask}

@@ -18,6 +18,7 @@ embedding, read by the token lookup and, transposed, by the output head).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -70,18 +71,19 @@ def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_di
     source_bytes = {name: _bytes(initializers[name]) for name in initializers}
     data_file = _external_file(graph, base_dir)
     folded = 0
-    for node, outputs in candidates:
-        if any(values[o].nbytes > _GROWTH * sum(source_bytes[s] for s in sources[o]) + 1024 for o in outputs):
-            continue  # a broadcast: cheaper to recompute than to store
-        graph.node.remove(node)
-        for name in outputs:
-            array = np.ascontiguousarray(values[name])
-            if data_file is not None and array.nbytes >= 1024:
-                with open(data_file, "ab") as stream:
+    with contextlib.ExitStack() as files:
+        stream = files.enter_context(open(data_file, "ab")) if data_file is not None else None
+        for node, outputs in candidates:
+            if any(values[o].nbytes > _GROWTH * sum(source_bytes[s] for s in sources[o]) + 1024 for o in outputs):
+                continue  # a broadcast: cheaper to recompute than to store
+            graph.node.remove(node)
+            for name in outputs:
+                array = np.ascontiguousarray(values[name])
+                if stream is not None and array.nbytes >= 1024:
                     graph.initializer.append(append_external_tensor(name, array, stream, data_file.name))
-            else:
-                graph.initializer.append(numpy_helper.from_array(array, name))
-            folded += 1
+                else:
+                    graph.initializer.append(numpy_helper.from_array(array, name))
+                folded += 1
     drop_unused(graph)
     return folded
 

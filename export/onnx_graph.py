@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import onnx
@@ -211,7 +211,9 @@ class GraphIndex:
     def consumers(self, name: str) -> list[onnx.NodeProto]:
         return self._consumers.get(name, [])
 
-    def single(self, name: str, op_types: str | tuple[str, ...], where=None) -> onnx.NodeProto | None:
+    def single(
+        self, name: str, op_types: str | tuple[str, ...], where: Callable[[onnx.NodeProto], bool] | None = None
+    ) -> onnx.NodeProto | None:
         """The one reader of `name` of one of `op_types` (and satisfying `where`); None if none or several."""
         op_types = (op_types,) if isinstance(op_types, str) else op_types
         found = [n for n in self.consumers(name) if n.op_type in op_types and (where is None or where(n))]

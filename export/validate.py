@@ -34,6 +34,9 @@ CALIBRATION_VARIANTS = (
     {"batch": 1, "sequence": 6, "encoder_sequence": 6, "decoder_sequence": 3, "cache_sequence": 5, "masks": 1},
     {"batch": 1, "sequence": 61, "encoder_sequence": 61, "decoder_sequence": 19, "cache_sequence": 33, "masks": 5},
 )
+# Random inputs per CALIBRATION_VARIANTS shape for static int8 quantization (OpenVINO's
+# recipe, export/formats/openvino.py, and the benchmark's NNCF peer that copies it).
+CALIBRATION_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def case_inputs(
     for spec in graph.inputs:
         shape = tuple(sizes[d] if isinstance(d, str) else d for d in shapes[spec.name])
         if spec.kind in (TOKEN_IDS, PADDING_MASK):
-            mask = _padding(*shape).astype(spec.dtype)
+            mask = padding(*shape).astype(spec.dtype)
             if spec.kind == PADDING_MASK:
                 inputs[spec.name] = mask
             else:
@@ -110,7 +113,7 @@ def case_inputs(
     return used, inputs
 
 
-def _padding(batch: int, length: int) -> np.ndarray:
+def padding(batch: int, length: int) -> np.ndarray:
     """1 for real tokens: row 0 full, later rows progressively shorter (at least 1 token)."""
     lengths = [length] + [max(1, length - length * (r + 1) // (batch + 1)) for r in range(batch - 1)]
     return np.arange(length)[None, :] < np.array(lengths)[:, None]

@@ -70,10 +70,6 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     return section
 
 
-# Calibration inputs per CALIBRATION_VARIANTS shape, for static int8 quantization.
-CALIBRATION_SEEDS = 3
-
-
 def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
     """(model, record): int8 activations and weights when they keep the bound, else weights only.
 
@@ -90,7 +86,7 @@ def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
 
     import nncf
 
-    from export.validate import CALIBRATION_VARIANTS, cosine_similarity, tolerance
+    from export.validate import CALIBRATION_SEEDS, CALIBRATION_VARIANTS, cosine_similarity, tolerance
 
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer progress bars otherwise
     calibration = [
