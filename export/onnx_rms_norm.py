@@ -2,7 +2,8 @@
 
 keras_hub's T5LayerNorm computes x * rsqrt(mean(x^2) + eps) * weight; tf2onnx
 writes the mean over the last axis of a rank-3 tensor as GlobalAveragePool and
-rsqrt as Reciprocal(Sqrt):
+rsqrt as Reciprocal(Sqrt) (at other ranks the mean is a ReduceMean over the
+last axis):
 
     x ─┬─▶ Mul(x, x) ─▶ GlobalAveragePool ─▶ Add(eps) ─▶ Sqrt ─▶ Reciprocal ─┐
        └──────────────────────────────────────────────────────────────▶ Mul ─▶ y
@@ -33,7 +34,7 @@ def canonical_rms_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], ba
     """Rewrite every match in place; returns how many. `feeds`: valid inputs, used for ranks."""
     index = GraphIndex(model.graph, base_dir)
     matches = []
-    for mean in (n for n in model.graph.node if n.op_type == "GlobalAveragePool"):
+    for mean in (n for n in model.graph.node if n.op_type in ("GlobalAveragePool", "ReduceMean")):
         square = index.producer(mean.input[0])
         if square is None or square.op_type != "Mul" or square.input[0] != square.input[1]:
             continue
@@ -44,16 +45,16 @@ def canonical_rms_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], ba
         reciprocal = index.single(sqrt.output[0], "Reciprocal") if sqrt else None
         scale = index.single(reciprocal.output[0], "Mul", lambda n: x in n.input) if reciprocal else None
         if scale is not None and len(index.consumers(mean.output[0])) == 1:
-            matches.append((x, index.other_input(add, mean.output[0]), scale))
+            matches.append((x, index.other_input(add, mean.output[0]), scale, mean))
     if not matches:
         return 0
-    inputs = sorted({x for x, _, _ in matches})
+    inputs = sorted({x for x, *_ in matches})
     ranks = {name: value.ndim for name, value in zip(inputs, evaluate(model, inputs, feeds, base_dir))}
     model.graph.initializer.append(numpy_helper.from_array(np.array(2.0, np.float32), "rms_norm/two"))
     rewritten = 0
-    for x, epsilon, scale in matches:
-        if ranks[x] != 3:
-            continue  # GlobalAveragePool averages every axis after the second
+    for x, epsilon, scale, mean in matches:
+        if not _last_axis_mean(mean, ranks[x]):
+            continue
         name = scale.name
         model.graph.node.remove(scale)
         model.graph.node.extend([
@@ -67,3 +68,12 @@ def canonical_rms_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], ba
     drop_unused(model.graph)
     sort_nodes(model.graph)
     return rewritten
+
+
+def _last_axis_mean(mean: onnx.NodeProto, rank: int) -> bool:
+    """Whether `mean` averages the last axis only, keeping it."""
+    if mean.op_type == "GlobalAveragePool":
+        return rank == 3  # it averages every axis after the second
+    attributes = {a.name: helper.get_attribute_value(a) for a in mean.attribute}
+    axes = list(attributes.get("axes", []))
+    return attributes.get("keepdims", 1) == 1 and len(mean.input) == 1 and axes in ([-1], [rank - 1])

@@ -198,3 +198,21 @@ def test_openvino_int8_is_static_where_it_holds_and_weights_only_elsewhere(deber
     assert t5["decoder_step"]["method"] == "weights_only"  # its activations int8 cannot hold
     for record in t5.values():  # static exactly where it kept half the bound's slack
         assert (record["method"] == "static") == (record.get("calibration_min_cosine", 0) >= 0.995)
+
+
+def test_onnx_int8_quantizes_decoding_steps_weights_only(t5_dtype_artifacts):
+    import onnx
+
+    artifact = t5_dtype_artifacts["int8"]
+    graphs = json.loads((artifact / "manifest.json").read_text())["formats"]["onnx"]["graphs"]
+    assert graphs["encoder"]["int8"] == {"method": "dynamic"}
+    step = graphs["decoder_step"]["int8"]
+    graph = onnx.load(str(artifact / "onnx" / "decoder_step.onnx"), load_external_data=False).graph
+    ops = [n.op_type for n in graph.node]
+    # Every weight product, the LM head's (a transposed embedding) included, is an 8-bit
+    # block product, and no activation is quantized per call.
+    assert step["method"] == "weights_only" and ops.count("MatMulNBits") == step["products"] > 0
+    assert "Transpose" not in ops and not any(
+        n.op_type == "MatMul" and n.input[1] in {t.name for t in graph.initializer} for n in graph.node
+    )
+    assert "DynamicQuantizeLinear" not in ops and "MatMulInteger" not in ops

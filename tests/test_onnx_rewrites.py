@@ -8,10 +8,12 @@ import json
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from export.onnx_fold_constants import fold_constants
 from export.onnx_gelu import canonical_gelu
+from export.onnx_int8 import fold_weight_transposes, quantize_weights_int8
 from export.onnx_layer_norm import fuse_layer_norms
 from export.onnx_rms_norm import canonical_rms_norms
 
@@ -79,6 +81,22 @@ def test_fold_constants_folds_computed_weights_but_not_copies_or_broadcasts(tmp_
     assert counts["Transpose"] == 1  # the table stays read by Gather: no second copy
     assert "w" not in {t.name for t in model.graph.initializer}  # only the scaled weight is kept
     np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-6, atol=1e-6)
+
+
+def test_weight_only_int8_gives_a_transposed_weight_its_own_copy(tmp_path):
+    model = _weight_chains()
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    before = _run(model, x=x)
+    assert fold_weight_transposes(model, tmp_path) == 1
+    assert _counts(model)["Transpose"] == 0 and _counts(model)["Gather"] == 1  # the lookup still reads the table
+    np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-6, atol=1e-6)
+    model = _weight_chains()
+    fold_constants(model, {"x": x, "ids": np.array([1], np.int64)}, tmp_path)  # as the export does first
+    onnx.save(model, str(tmp_path / "float32.onnx"))
+    assert quantize_weights_int8(tmp_path / "float32.onnx", tmp_path / "int8.onnx") == 2  # both products
+    quantized = onnx.load(str(tmp_path / "int8.onnx"))
+    assert _counts(quantized)["MatMulNBits"] == 2 and _counts(quantized)["MatMul"] == 0
+    np.testing.assert_allclose(_run(quantized, x=x), before, atol=0.05)
 
 
 def test_fold_constants_leaves_a_large_broadcast(tmp_path):
@@ -157,11 +175,14 @@ def test_tf_gelu_becomes_the_form_onnxruntime_fuses(tmp_path):
     assert _ort_optimized_ops(model, tmp_path) == ["Gelu"]
 
 
-def _t5_rms_norm() -> onnx.ModelProto:
-    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/onnx_rms_norm.py)."""
+def _t5_rms_norm(rank: int = 3) -> onnx.ModelProto:
+    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/onnx_rms_norm.py): the mean is a
+    GlobalAveragePool at rank 3, a ReduceMean over the last axis at rank 2 (the decoding step)."""
+    mean = helper.make_node("GlobalAveragePool", ["sq"], ["mean"]) if rank == 3 else helper.make_node(
+        "ReduceMean", ["sq"], ["mean"], axes=[rank - 1], keepdims=1)
     nodes = [
         helper.make_node("Mul", ["x", "x"], ["sq"]),
-        helper.make_node("GlobalAveragePool", ["sq"], ["mean"]),
+        mean,
         helper.make_node("Add", ["mean", "eps"], ["plus"]),
         helper.make_node("Sqrt", ["plus"], ["root"]),
         helper.make_node("Reciprocal", ["root"], ["inverse"]),
@@ -169,12 +190,14 @@ def _t5_rms_norm() -> onnx.ModelProto:
         helper.make_node("Mul", ["normed", "weight"], ["y"]),
     ]
     weight = np.random.default_rng(0).standard_normal(8)
-    return _model(nodes, [("x", ["b", "n", 8])], [("y", ["b", "n", 8])], {"eps": 1e-6, "weight": weight})
+    shape = ["b", "n", 8][3 - rank:]
+    return _model(nodes, [("x", shape)], [("y", shape)], {"eps": 1e-6, "weight": weight})
 
 
-def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path):
-    model = _t5_rms_norm()
-    x = np.random.default_rng(3).standard_normal((2, 5, 8)).astype(np.float32)
+@pytest.mark.parametrize("rank", [3, 2])
+def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path, rank):
+    model = _t5_rms_norm(rank)
+    x = np.random.default_rng(3).standard_normal((2, 5, 8)[3 - rank:]).astype(np.float32)
     before = _run(model, x=x)
     assert canonical_rms_norms(model, {"x": x}, tmp_path) == 1
     onnx.checker.check_model(model)

@@ -21,6 +21,11 @@ CACHE_INDEX = "cache_index"
 POSITIONS = "positions"  # indices into the axis named by `bound` (masked-LM mask positions)
 INPUT_KINDS = (TOKEN_IDS, PADDING_MASK, STATE, CACHE_INDEX, POSITIONS)
 
+# Graph roles that change how a graph is converted. A decoding step runs one token
+# per row per call: its cost is reading the weights, so int8 quantizes the weights
+# only (activations stay float; per-call activation quantization buys nothing there).
+DECODING_STEP = "decoding_step"
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -52,6 +57,7 @@ class GraphSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     builder: Callable[[Any], Any] | None = None
+    role: str | None = None  # DECODING_STEP, or None for a graph over whole sequences
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from export.families import register
 from export.families.base import (
     CACHE_INDEX,
+    DECODING_STEP,
     PADDING_MASK,
     STATE,
     TOKEN_IDS,
@@ -130,8 +131,16 @@ _GENERATION_GRAPHS = (
             TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32"),
         ),
         builder=_decoder_step,
+        role=DECODING_STEP,
     ),
 )
+
+def _export_calls():
+    """The decoding step traced in a converter-friendly form (imports Keras, so on demand)."""
+    from export.families.t5_decoder_step import export_decoder_step
+
+    return export_decoder_step()
+
 
 def _backbone_encoder(backbone):
     from export.tracing import sub_model
@@ -183,6 +192,7 @@ SPEC = register(
         # keras_hub's T5 starts decoding from the pad token and stops at </s>.
         generation={"decoder_start": ("pad_token", 0), "end": ("end_token", 1), "pad": ("pad_token", 0)},
         tasks=TASKS,
+        export_calls=_export_calls,
         # Where T5 overflows float16 (as known for T5 since its release): the RMS norms'
         # sums of squares, the residual stream, and the feed-forward output projection
         # (Hugging Face keeps this `wo` in float32 too).

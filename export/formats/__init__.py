@@ -51,7 +51,9 @@ DTYPES: dict[str, dict[str, str]] = {
         "outputs stay float32; nodes the family marks and nodes beyond the float16 range on "
         "calibration inputs stay float32 (export/onnx_float16.py)",
         "int8": "onnxruntime dynamic quantization of the float32 graph: per-channel int8 weights "
-        "for MatMul/Gemm/Gather, activations quantized to uint8 per call",
+        "for MatMul/Gemm/Gather, activations quantized to uint8 per call; decoding steps "
+        "weight-only (MatMulNBits, 8-bit blocks of 128, int8 dot products); "
+        "graphs.<name>.int8.method says which",
     },
     "openvino": {
         "float32": "f32 IR, f32 inference",

@@ -12,12 +12,14 @@ from onnx.external_data_helper import convert_model_to_external_data
 
 from export import onnx_float16
 from export.errors import ConversionError
+from export.families.base import DECODING_STEP
 from export.formats import DTYPES, Runner
 from export.onnx_fold_constants import fold_constants
 from export.onnx_gelu import canonical_gelu
 from export.onnx_layer_norm import fuse_layer_norms
 from export.onnx_rms_norm import canonical_rms_norms
 from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
+from export.onnx_int8 import quantize_dynamic_int8, quantize_weights_int8
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
 NAME = "onnx"
@@ -76,7 +78,11 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> tuple[Path
         onnx.save_model(model, str(path))
         del model
     elif dtype == "int8":
-        _quantize_int8(source, path)
+        if traced.spec.role == DECODING_STEP:
+            record["int8"] = {"method": "weights_only", "products": quantize_weights_int8(source, path)}
+        else:
+            quantize_dynamic_int8(source, path)
+            record["int8"] = {"method": "dynamic"}
     _check(path, traced)
     graphs.shared[key] = (path, record)
     return path, record
@@ -127,17 +133,6 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
 
 def _tensor_bytes(model: onnx.ModelProto) -> int:
     return sum(len(t.raw_data) for t in model.graph.initializer)
-
-
-def _quantize_int8(source: Path, path: Path) -> None:
-    """Dynamically quantize the float32 graph at `source` into `path`.
-
-    The int8 file is a quarter of the float32 weights, under protobuf's 2 GiB
-    for every seed preset, so it is written without external data.
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(source, path, weight_type=QuantType.QInt8, per_channel=True)
 
 
 def _check(path: Path, traced: TracedGraph) -> None:
