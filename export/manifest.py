@@ -200,6 +200,7 @@ def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
                     for t in traced.spec.outputs
                 ],
             }
+            | ({"role": traced.spec.role} if traced.spec.role else {})
             for traced in graphs
         },
         "formats": sections,
