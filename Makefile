@@ -26,7 +26,7 @@ SHAPES ?=
 # Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
 O2_LIMIT_S ?= 300
 
-.PHONY: export test venv list bench bench-dtypes bench-aot bench-export-memory clean cpp-deps
+.PHONY: export test venv list bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -76,6 +76,16 @@ bench-aot: $(VENV)/.installed
 
 bench-export-memory: $(VENV)/.installed
 	$(PY) benchmarks/export_memory.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) --formats $(or $(BENCH_FORMATS),onnx)
+
+# Every public entry point on random inputs (CASES per entry point; make test runs a slice).
+CASES ?= 10000
+fuzz: $(VENV)/.installed
+	$(PY) benchmarks/fuzz.py --cases $(CASES)
+
+# Exports SIGKILLed at random moments (KILLS), and publications killed mid-way.
+KILLS ?= 20
+kill-test: $(VENV)/.installed
+	$(PY) benchmarks/kill_export.py --kills $(KILLS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV)

@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default="graphs", help="output root (default graphs/)")
     parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
+    parser.add_argument("--traceback", action="store_true", help="show the traceback of an unexpected error")
     return parser
 
 
@@ -92,7 +93,24 @@ def main(argv: list[str] | None = None) -> int:
             format_options=options,
         )
     except ExportError as error:
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"error: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was published", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: still one line, the traceback on request
+        if args.traceback:
+            raise
+        print(
+            f"error: internal {type(error).__name__}: {_one_line(error)} (a bug in the exporter; "
+            "rerun with --traceback for details)",
+            file=sys.stderr,
+        )
+        return 1
     print(path)
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    """The message on one line (converter output can span many)."""
+    return " | ".join(line.strip() for line in str(error).splitlines() if line.strip())

@@ -23,6 +23,14 @@ class UnsupportedRequestError(ExportError, ValueError):
     """A format, dtype or combination this exporter refuses up front."""
 
 
+class PresetLoadError(ExportError):
+    """A preset was found but keras_hub could not load it (malformed config, task or weights)."""
+
+
+class OutputError(ExportError):
+    """The output directory cannot be written."""
+
+
 class ConversionError(ExportError):
     """A converter failed or produced an invalid artifact."""
 

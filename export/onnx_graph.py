@@ -137,7 +137,7 @@ def evaluate(
         load_external_data_for_model(probe, str(base_dir))
     known = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in known)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(dir=base_dir) as scratch:  # the export's scratch, when it has one
         # External data: a base-size model passes protobuf's 2 GiB once outputs are added.
         path = Path(scratch) / "probe.onnx"
         onnx.save_model(probe, str(path), save_as_external_data=True, location="probe.data")

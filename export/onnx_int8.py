@@ -29,20 +29,17 @@ from export.onnx_graph import GraphIndex, drop_unused
 BLOCK = 128
 
 
-def quantize_dynamic_int8(source: Path, path: Path) -> None:
-    """Dynamic quantization of the float32 graph at `source` into `path`.
-
-    The int8 file is a quarter of the float32 weights, under protobuf's 2 GiB
-    for every seed preset, so it is written without external data.
-    """
+def quantize_dynamic_int8(source: Path, path: Path, external: bool = False) -> None:
+    """Dynamic quantization of the float32 graph at `source` into `path` (tensors in
+    `<path>.data` when `external`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, path, weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(source, path, weight_type=QuantType.QInt8, per_channel=True, use_external_data_format=external)
 
 
-def quantize_weights_int8(source: Path, path: Path) -> int:
-    """Weight-only 8-bit MatMulNBits of the float32 graph at `source` into `path`; returns the
-    number of products quantized."""
+def quantize_weights_int8(source: Path, path: Path, external: bool = False) -> int:
+    """Weight-only 8-bit MatMulNBits of the float32 graph at `source` into `path` (tensors in
+    `<path>.data` when `external`); returns the number of products quantized."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
@@ -54,7 +51,7 @@ def quantize_weights_int8(source: Path, path: Path) -> int:
     quantizer = MatMulNBitsQuantizer(model, algo_config=config)
     quantizer.process()
     quantized = quantizer.model.model
-    onnx.save_model(quantized, str(path))
+    onnx.save_model(quantized, str(path), save_as_external_data=external, location=f"{path.name}.data")
     return sum(n.op_type == "MatMulNBits" for n in quantized.graph.node)
 
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import gc
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from export.errors import UnsupportedRequestError
+from export.errors import ConversionError, ExportError, UnsupportedRequestError
 from export.fidelity import check_generation
 from export.formats import check_dtype, formats_for, get_format
 from export.manifest import build_manifest, write_manifest
 from export.presets import LoadedModel, load_model
 from export.progress import Progress
-from export.staging import staged_directory
+from export.staging import SCRATCH, staged_directory
 from export.validate import CASES, case_inputs, tolerance, validate_format
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,14 @@ def export_model(
     with staged_directory(final) as staging:
         from export.tracing import GraphSet
 
-        with progress.stage("trace"):
-            graphs = GraphSet(loaded)
+        with progress.stage("trace"), _as_conversion_error("tracing"):
+            graphs = GraphSet(loaded, scratch=staging / SCRATCH)
             references = _reference_outputs(loaded, graphs)
         sections, parity = {}, []
         specs = {g.name: g.spec for g in graphs}
         try:
             for name, module in modules.items():
-                with progress.stage(f"convert {name}"):
+                with progress.stage(f"convert {name}"), _as_conversion_error(f"converting to {name}"):
                     options = (format_options or {}).get(name, {})
                     sections[name] = module.write(graphs, staging, dtype, **options)
                 with progress.stage(f"validate {name}"):
@@ -85,6 +86,18 @@ def export_model(
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final
+
+
+@contextmanager
+def _as_conversion_error(what: str) -> Iterator[None]:
+    """Errors of the tracer, converters and graph rewrites that are not ours, as one typed error
+    (ValueError, TypeError and the like: a model or graph this pipeline cannot handle)."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError, AssertionError) as error:
+        raise ConversionError(f"{what} failed: {type(error).__name__}: {error}") from error
 
 
 def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explicit: bool, progress: Progress) -> list[str]:

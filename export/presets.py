@@ -12,11 +12,19 @@ import json
 import logging
 import os
 import socket
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from export.errors import UnknownPresetError, UnsupportedRequestError, WeightsUnavailableError
+from export.errors import (
+    ExportError,
+    PresetLoadError,
+    UnknownPresetError,
+    UnsupportedRequestError,
+    WeightsUnavailableError,
+)
 from export.families import FamilySpec, family_for_class, seed_preset
 from export.families.base import GraphSpec, TaskSpec
 
@@ -116,11 +124,7 @@ def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) 
             f"{str(path)!r} is not a keras_hub preset directory: expected {config_file} "
             "(what Backbone.save_to_preset or Task.save_to_preset writes)."
         )
-    try:
-        class_name = json.loads(config_file.read_text())["class_name"]
-    except (ValueError, KeyError) as error:
-        raise UnknownPresetError(f"{config_file} is not a keras_hub config: {error}") from error
-    family = family_for_class(class_name)
+    family = family_for_class(_class_name(config_file))
     import keras
     import keras_hub
 
@@ -130,13 +134,14 @@ def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) 
     task, task_spec = None, None
     task_file = path / "task.json"
     if task_file.is_file():
-        task_class = json.loads(task_file.read_text()).get("class_name", "")
+        task_class = _class_name(task_file)
         task_spec = family.task(task_class)
         if task_kind is not None and task_kind not in (task_spec.kind, task_spec.class_name):
             raise UnsupportedRequestError(
                 f"{path} holds a {task_class} ({task_spec.kind}); TASK={task_kind} does not match."
             )
-        task = getattr(keras_hub.models, task_spec.class_name).from_preset(str(path), load_weights=not random)
+        with _keras_hub_errors(path):
+            task = getattr(keras_hub.models, task_spec.class_name).from_preset(str(path), load_weights=not random)
         backbone = task.backbone
     elif task_kind is not None:
         raise UnsupportedRequestError(
@@ -144,12 +149,14 @@ def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) 
             "(it holds a backbone only)."
         )
     else:
-        backbone = keras_hub.models.Backbone.from_preset(str(path), load_weights=not random)
+        with _keras_hub_errors(path):
+            backbone = keras_hub.models.Backbone.from_preset(str(path), load_weights=not random)
     tokenizer = None
     if task is not None and getattr(task, "preprocessor", None) is not None:
         tokenizer = task.preprocessor.tokenizer
     elif (path / "tokenizer.json").is_file():
-        tokenizer = keras_hub.models.Tokenizer.from_preset(str(path))
+        with _keras_hub_errors(path):
+            tokenizer = keras_hub.models.Tokenizer.from_preset(str(path))
     return LoadedModel(
         name=path.resolve().name,
         source=str(path.resolve()),
@@ -162,6 +169,32 @@ def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) 
         task=task,
         task_spec=task_spec,
     )
+
+
+def _class_name(config_file: Path) -> str:
+    """The `class_name` of a keras_hub config.json or task.json, or PresetLoadError."""
+    try:
+        class_name = json.loads(config_file.read_text())["class_name"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PresetLoadError(
+            f"{config_file} is not a keras_hub config (a JSON object with a class_name): {type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(class_name, str):
+        raise PresetLoadError(f"{config_file}: class_name must be a string; found {class_name!r}.")
+    return class_name
+
+
+@contextmanager
+def _keras_hub_errors(source: Path | str) -> Iterator[None]:
+    """keras_hub's own errors while loading a preset, as one PresetLoadError naming the preset."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except OSError as error:
+        raise WeightsUnavailableError(f"Loading {str(source)!r} failed: {error}") from error
+    except Exception as error:
+        raise PresetLoadError(f"keras_hub could not load {str(source)!r}: {type(error).__name__}: {error}") from error
 
 
 def _load_handle(handle: str, weights: str, task: str | None) -> LoadedModel:
@@ -184,7 +217,7 @@ def _load_handle(handle: str, weights: str, task: str | None) -> LoadedModel:
 def _from_hub(handle: str, name: str, origin: str, task_kind: str | None) -> LoadedModel:
     import keras_hub
 
-    try:
+    with _keras_hub_errors(handle):  # requests' connection errors are OSErrors
         backbone = keras_hub.models.Backbone.from_preset(handle)
         family = family_for_class(type(backbone).__name__)
         task, task_spec = None, None
@@ -192,10 +225,6 @@ def _from_hub(handle: str, name: str, origin: str, task_kind: str | None) -> Loa
             task_spec = family.task(task_kind)
             task = getattr(keras_hub.models, task_spec.class_name).from_preset(handle)
             backbone = task.backbone
-    except OSError as error:  # requests' connection errors are OSErrors
-        raise WeightsUnavailableError(
-            f"Downloading {handle!r} failed: {error}. Use WEIGHTS=random for the architecture alone."
-        ) from error
     if task is not None and getattr(task, "preprocessor", None) is not None:
         tokenizer = task.preprocessor.tokenizer
     else:
@@ -217,8 +246,26 @@ def _hub_problem(scheme: str) -> str | None:
     host = HUB_HOSTS.get(scheme)
     if host is None:
         return None  # another scheme (gs://, file://): let keras_hub try it
+    # The socket timeout does not cover the name lookup, which can block for minutes:
+    # resolve in a daemon thread and stop waiting at the same bound.
+    resolved: list = []
+    lookup = threading.Thread(target=_resolve, args=(host, resolved), daemon=True)
+    lookup.start()
+    lookup.join(HUB_PROBE_TIMEOUT_S)
+    if not resolved:
+        return f"{host} did not resolve within {HUB_PROBE_TIMEOUT_S} s"
+    if isinstance(resolved[0], OSError):
+        return f"{host} is unreachable ({resolved[0]})"
     try:
-        socket.create_connection((host, 443), timeout=HUB_PROBE_TIMEOUT_S).close()
+        socket.create_connection(resolved[0], timeout=HUB_PROBE_TIMEOUT_S).close()
     except OSError as error:
         return f"{host} is unreachable ({error})"
     return None
+
+
+def _resolve(host: str, result: list) -> None:
+    try:
+        address = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)[0][4]
+        result.append(address[:2])
+    except OSError as error:
+        result.append(error)

@@ -12,6 +12,7 @@ Two function flavours:
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -66,20 +67,27 @@ class GraphSet:
     (the float32 ONNX graph OpenVINO converts from); `close` removes it.
     """
 
-    def __init__(self, loaded) -> None:
+    def __init__(self, loaded, scratch: Path | None = None) -> None:
         self.loaded = loaded
         self.graphs = trace_graphs(loaded)
         self._lowered: dict[str, list[TracedGraph]] = {}
+        # Inside the export's staging directory, so a killed export leaves nothing elsewhere.
+        self._scratch_path = scratch
         self._scratch: tempfile.TemporaryDirectory | None = None
         self.shared: dict[Any, Any] = {}  # what one format built for others, by key
 
     @property
     def scratch(self) -> Path:
+        if self._scratch_path is not None:
+            self._scratch_path.mkdir(exist_ok=True)
+            return self._scratch_path
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="export-scratch-")
         return Path(self._scratch.name)
 
     def close(self) -> None:
+        if self._scratch_path is not None:
+            shutil.rmtree(self._scratch_path, ignore_errors=True)
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None

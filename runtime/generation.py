@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from runtime.errors import InputError
+
 Engine = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -20,6 +22,46 @@ class TokenIds:
     decoder_start: int
     end: int
     pad: int
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def generation_bytes(step: dict, rows: int, new_tokens: int, encoder_length: int, vocabulary: int) -> int:
+    """Memory one generation holds: each state input of the decoding step and its updated copy,
+    sized for `rows` (batch x beams) rows, `new_tokens` cache positions and the encoder
+    length on the step's other dynamic axes, plus one step's logits."""
+    bound = next((s.get("bound") for s in step["inputs"] if s.get("kind") == "cache_index"), None)
+    total = rows * vocabulary * 4
+    for spec in step["inputs"]:
+        if spec.get("kind") != "state":
+            continue
+        size = 4
+        for dim in spec["shape"]:
+            size *= dim if isinstance(dim, int) else rows if dim == "batch" else new_tokens if dim == bound else encoder_length
+        total += 2 * size
+    return total
+
+
+def check_generation_memory(step: dict, batch: int, beams: int, new_tokens: int, encoder_length: int, vocabulary: int) -> None:
+    """InputError before any work when a generation's caches cannot fit in available memory."""
+    needed = generation_bytes(step, batch * beams, new_tokens, encoder_length, vocabulary)
+    available = available_memory()
+    if available is not None and needed > available:
+        raise InputError(
+            f"generate(max_new_tokens={new_tokens}, num_beams={beams}) on {batch} input(s) of {encoder_length} "
+            f"tokens needs about {needed / 2**30:.1f} GiB for its caches; {available / 2**30:.1f} GiB of memory "
+            "is available. Lower max_new_tokens, num_beams or the batch."
+        )
 
 
 class CachedDecoder:

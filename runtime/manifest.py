@@ -32,14 +32,81 @@ def read_manifest(directory: Path, verify: bool = True) -> dict[str, Any]:
         raise ArtifactError(
             f"{path} has schema_version {version!r}; this runtime reads {SUPPORTED_SCHEMA_VERSIONS}."
         )
-    for key in ("graphs", "formats", "files", "dtype", "limits", "weights"):
-        if key not in manifest:
-            raise ArtifactError(f"{path} lacks the {key!r} entry.")
+    check_structure(manifest, path)
     for relative in manifest["files"]:
         resolve(directory, relative)
+    unlisted = sorted(set(referenced_files(manifest)) - set(manifest["files"]))
+    if unlisted:
+        raise ArtifactError(f"{path} names files it does not list (and so cannot verify): {unlisted}.")
     if verify:
         verify_files(directory, manifest["files"])
     return manifest
+
+
+# Entry types the runtime relies on: (key path, expected type, what to say).
+_TYPES = (
+    (("graphs",), dict, "an object of graphs"),
+    (("formats",), dict, "an object of formats"),
+    (("files",), dict, "an object of file records"),
+    (("dtype",), str, "a dtype name"),
+    (("limits",), dict, "an object"),
+    (("limits", "vocabulary_size"), int, "an int"),
+    (("weights",), dict, "an object"),
+)
+# Keys whose string values are paths of artifact files a loader may open.
+FILE_KEYS = ("file", "weights", "external_data", "library", "header", "text_file", "operators_config")
+
+
+def check_structure(manifest: dict[str, Any], path: Path) -> None:
+    """ArtifactError naming the first entry that is missing or of the wrong type."""
+    for keys, kind, what in _TYPES:
+        value: Any = manifest
+        for depth, key in enumerate(keys):
+            if not isinstance(value, dict) or key not in value:
+                raise ArtifactError(f"{path} lacks the {'.'.join(keys[: depth + 1])!r} entry.")
+            value = value[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ArtifactError(f"{path}: {'.'.join(keys)!r} must be {what}; found {type(value).__name__}.")
+    for name, record in manifest["files"].items():
+        if not isinstance(record, dict) or not isinstance(record.get("bytes"), int) or not isinstance(record.get("sha256"), str):
+            raise ArtifactError(f"{path}: files[{name!r}] must be {{bytes: int, sha256: str}}; found {record!r}.")
+    for name, graph in manifest["graphs"].items():
+        inputs = graph.get("inputs") if isinstance(graph, dict) else None
+        outputs = graph.get("outputs") if isinstance(graph, dict) else None
+        if not isinstance(inputs, list) or not isinstance(outputs, list):
+            raise ArtifactError(f"{path}: graphs[{name!r}] must have 'inputs' and 'outputs' lists.")
+        for spec in inputs + outputs:
+            if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("shape"), list)):
+                raise ArtifactError(f"{path}: graphs[{name!r}] has a tensor entry without a name and shape: {spec!r}.")
+    for name, section in manifest["formats"].items():
+        graphs = section.get("graphs") if isinstance(section, dict) else None
+        if not isinstance(graphs, dict) or not all(
+            isinstance(g, dict) and isinstance(g.get("file", ""), str) for g in graphs.values()
+        ):
+            raise ArtifactError(f"{path}: formats[{name!r}] must map each graph to an object (its 'file' a path).")
+    for key in ("tokenizer", "reference", "preprocessing", "generation", "task"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise ArtifactError(f"{path}: {key!r} must be an object or null; found {type(manifest[key]).__name__}.")
+
+
+def referenced_files(manifest: dict[str, Any]) -> list[str]:
+    """Every artifact path the manifest's formats, tokenizer and reference entries name."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in FILE_KEYS and isinstance(item, str):
+                    found.append(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for key in ("formats", "tokenizer", "reference"):
+        walk(manifest.get(key))
+    return found
 
 
 def resolve(directory: Path, relative: str) -> Path:

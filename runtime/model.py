@@ -11,7 +11,7 @@ import numpy as np
 
 from runtime.backends import backend_class, choose
 from runtime.errors import DtypeMismatchError, InputError, RandomWeightsWarning
-from runtime.generation import CachedDecoder, TokenIds, beam_search, greedy
+from runtime.generation import CachedDecoder, TokenIds, beam_search, check_generation_memory, greedy
 from runtime.inputs import check_inputs
 from runtime.manifest import read_manifest, resolve
 from runtime.packing import pack, pad
@@ -105,10 +105,17 @@ class Model:
         ids = self.manifest.get("generation")
         if not ids or "decoder_step" not in self.signature:
             raise InputError(f"{self.path} has no decoder_step graph: it cannot generate.")
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        if not _is_count(max_new_tokens):
             raise InputError(f"max_new_tokens must be a positive int; received {max_new_tokens!r}.")
-        if not isinstance(num_beams, int) or num_beams < 1:
-            raise InputError(f"num_beams must be a positive int; received {num_beams!r}.")
+        if not _is_count(num_beams) or num_beams > self.vocabulary_size:
+            raise InputError(
+                f"num_beams must be an int in [1, {self.vocabulary_size}] (the vocabulary size); received {num_beams!r}."
+            )
+        if isinstance(inputs, (str, bytes)):
+            raise InputError(
+                f"generate takes a list of texts or int token ids [batch, sequence]; received a "
+                f"{type(inputs).__name__} ({inputs[:40]!r}). Pass one text as a list: generate([text])."
+            )
         texts = not isinstance(inputs, np.ndarray) and _is_text_list(inputs)
         if texts and not inputs:
             return []
@@ -117,8 +124,8 @@ class Model:
                 raise InputError("padding_mask is only for token-id inputs; texts are padded here.")
             token_ids, padding_mask = self._pack_texts(inputs, None, "encoder")
         else:
-            token_ids = inputs
-            padding_mask = np.ones(np.shape(inputs), np.int32) if padding_mask is None else padding_mask
+            token_ids = _token_id_array(inputs)
+            padding_mask = np.ones(token_ids.shape, np.int32) if padding_mask is None else padding_mask
         arrays = check_inputs(
             "encoder",
             self.signature["encoder"],
@@ -127,7 +134,8 @@ class Model:
             self.max_sequence_length,
         )
         tokens = TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
-        batch = arrays["encoder_token_ids"].shape[0]
+        batch, length = arrays["encoder_token_ids"].shape
+        check_generation_memory(self.signature["decoder_step"], batch, num_beams, max_new_tokens, length, self.vocabulary_size)
         decoder = CachedDecoder(
             self._engine.run,
             self.signature["decoder_step"],
@@ -162,30 +170,33 @@ class Model:
             raise InputError(f"max_length must be a positive int; received {max_length!r}.")
         if max_length is not None and limit is not None and max_length > limit:
             raise InputError(f"max_length {max_length} exceeds the model's limit of {limit} tokens.")
-        start, end, length, truncate = self._framing()
+        start, end, separator, length, truncate = self._framing()
         segments = [(t,) if isinstance(t, str) else tuple(t) for t in texts]
         if len({len(s) for s in segments}) > 1:
             raise InputError("Mix of single texts and pairs in one call; pass one kind per call.")
-        if segments[0] and len(segments[0]) > 1 and self.manifest.get("preprocessing") is None:
-            raise InputError("This artifact's preprocessing takes single texts, not pairs.")
+        if segments[0] and len(segments[0]) > 1 and (self.manifest.get("preprocessing") is None or separator is None):
+            raise InputError("This artifact's preprocessing takes single texts, not pairs (it has no separator token).")
         columns = [self.tokenizer.tokenize([s[i] for s in segments]) for i in range(len(segments[0]))]
         cap = max_length or length or limit
         rows = [
-            pack([column[row] for column in columns], start, end, cap, truncate) or [self._pad_id()]
+            pack([column[row] for column in columns], start, end, cap, truncate, separator) or [self._pad_id()]
             for row in range(len(segments))
         ]
         return pad(rows, self._pad_id())
 
-    def _framing(self) -> tuple[int | None, int | None, int | None, str]:
-        """(start id, end id, sequence length, truncation) from the manifest."""
+    def _framing(self) -> tuple[int | None, int | None, int | None, int | None, str]:
+        """(start id, end id, separator id, sequence length, truncation) from the manifest.
+
+        The separator between sentence pairs is the end token (keras_hub's packers),
+        even where the framing adds no end token."""
         pre = self.manifest.get("preprocessing")
         if pre:
             start = pre.get("start_token_id") if pre.get("add_start_token") else None
             end = pre.get("end_token_id") if pre.get("add_end_token") else None
             length = pre.get("sequence_length") or pre.get("encoder_sequence_length")
-            return start, end, length, pre.get("truncate", "round_robin")
+            return start, end, pre.get("end_token_id"), length, pre.get("truncate", "round_robin")
         packing = self.manifest["tokenizer"].get("packing", {})
-        return packing.get("start"), packing.get("end"), None, "round_robin"
+        return packing.get("start"), packing.get("end"), packing.get("end"), None, "round_robin"
 
     def classify(self, texts: Sequence) -> dict[str, Any]:
         """Text classifier artifacts: strings or (text, text) pairs -> logits, probabilities, labels."""
@@ -272,6 +283,29 @@ def _is_text_list(value: Any) -> bool:
         and not isinstance(value, (str, bytes))
         and all(isinstance(item, str) for item in value)
     )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def _token_id_array(value: Any) -> np.ndarray:
+    """Token ids given to generate as a rectangular integer array, or InputError saying what was passed."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        lengths = sorted({len(row) for row in value if isinstance(row, Sequence)}) if isinstance(value, Sequence) else []
+        raise InputError(
+            f"generate's token ids must be a rectangular [batch, sequence] int array; the rows have lengths "
+            f"{lengths}. Right-pad them and pass padding_mask (1 for real tokens, 0 for padding)."
+        ) from None
+    if array.dtype.kind not in "iub":
+        mixed = " (texts and ids mixed?)" if array.dtype.kind in "UO" else ""
+        raise InputError(
+            f"generate takes a list of texts or int32 token ids [batch, sequence] (int64 accepted); received "
+            f"{type(value).__name__} holding {array.dtype} values{mixed}."
+        )
+    return array
 
 
 def _is_text_items(value: Any) -> bool:

@@ -40,7 +40,12 @@ def pack(
     end: int | None,
     sequence_length: int | None,
     truncate: str = "round_robin",
+    separator: int | None = None,
 ) -> list[int]:
+    """`separator` goes between segments (default: `end`); several segments need one."""
+    separator = end if separator is None else separator
+    if len(segments) > 1 and separator is None:
+        raise ValueError("Packing several segments needs a separator token; this framing has none.")
     specials = (start is not None) + (len(segments) - 1) + (end is not None)
     lengths = [len(s) for s in segments]
     if sequence_length is not None:
@@ -48,7 +53,7 @@ def pack(
     row = [start] if start is not None else []
     for index, (segment, keep) in enumerate(zip(segments, lengths)):
         if index:
-            row.append(end)  # separator
+            row.append(separator)
         row.extend(segment[:keep])
     if end is not None:
         row.append(end)

@@ -32,6 +32,13 @@ TINY_T5 = dict(
 )
 
 
+# Special pieces of the tiny sentencepiece vocabularies, as each tokenizer expects them.
+DEBERTA_PIECES = dict(
+    pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]",
+    unk_piece="[UNK]", user_defined_symbols="[MASK]",
+)
+T5_PIECES = dict(pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>")
+
 SYLLABLES = "ka to mi re su no ha ki lo pe da vu zen mar tis ol ex in".split()
 
 
@@ -60,19 +67,12 @@ def train_vocabulary(vocab_size: int, **pieces) -> bytes:
 
 @pytest.fixture(scope="session")
 def deberta_vocabulary() -> bytes:
-    return train_vocabulary(
-        TINY_DEBERTA["vocabulary_size"], pad_id=0, bos_id=1, eos_id=2, unk_id=3,
-        pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]", unk_piece="[UNK]",
-        user_defined_symbols="[MASK]",
-    )
+    return train_vocabulary(TINY_DEBERTA["vocabulary_size"], **DEBERTA_PIECES)
 
 
 @pytest.fixture(scope="session")
 def t5_vocabulary() -> bytes:
-    return train_vocabulary(
-        TINY_T5["vocabulary_size"], pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-        pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
-    )
+    return train_vocabulary(TINY_T5["vocabulary_size"], **T5_PIECES)
 
 
 def save_preset(
@@ -157,3 +157,76 @@ def aot_artifact(tmp_path_factory, tiny_deberta_preset) -> Path:
 @pytest.fixture(params=["deberta", "t5"])
 def artifact(request) -> Path:
     return request.getfixturevalue(f"{request.param}_artifact")
+
+
+def preset_tokenizer(kind: str, preset: Path):
+    import keras_hub
+
+    return getattr(keras_hub.models, kind).from_preset(str(preset))
+
+
+def classifier_preset(path: Path, deberta_preset: Path):
+    """A 3-class DeBERTa classifier trained for a few steps, saved with save_to_preset: (task, path)."""
+    import keras
+    import keras_hub
+    import numpy as np
+
+    keras.utils.set_random_seed(11)
+    preprocessor = keras_hub.models.DebertaV3TextClassifierPreprocessor(
+        tokenizer=preset_tokenizer("DebertaV3Tokenizer", deberta_preset), sequence_length=24
+    )
+    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(deberta_preset))
+    task = keras_hub.models.DebertaV3TextClassifier(backbone=backbone, num_classes=3, preprocessor=preprocessor)
+    texts = corpus(64, seed=1)
+    labels = np.array([len(t.split()) % 3 for t in texts])
+    task.fit(x=texts, y=labels, batch_size=16, epochs=2, verbose=0)
+    task.save_to_preset(str(path))
+    return task, path
+
+
+def masked_lm_preset(path: Path, deberta_preset: Path):
+    """A DeBERTa masked LM with its preprocessor, saved with save_to_preset: (task, path)."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(12)
+    preprocessor = keras_hub.models.DebertaV3MaskedLMPreprocessor(
+        tokenizer=preset_tokenizer("DebertaV3Tokenizer", deberta_preset), sequence_length=24, mask_selection_length=4
+    )
+    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(deberta_preset))
+    task = keras_hub.models.DebertaV3MaskedLM(backbone=backbone, preprocessor=preprocessor)
+    task.save_to_preset(str(path))
+    return task, path
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory, tiny_deberta_preset):
+    return classifier_preset(tmp_path_factory.mktemp("presets") / "tiny_classifier", tiny_deberta_preset)
+
+
+@pytest.fixture(scope="session")
+def classifier_artifact(tmp_path_factory, classifier):
+    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino"])
+
+
+@pytest.fixture(scope="session")
+def masked_lm(tmp_path_factory, tiny_deberta_preset):
+    task, path = masked_lm_preset(tmp_path_factory.mktemp("presets") / "tiny_masked_lm", tiny_deberta_preset)
+    return task, run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx"])
+
+
+def tiny_artifacts(root: Path) -> dict[str, Path]:
+    """The tests' tiny artifacts outside pytest (benchmarks/fuzz.py): name -> artifact directory."""
+    deberta_vocab = train_vocabulary(TINY_DEBERTA["vocabulary_size"], **DEBERTA_PIECES)
+    t5_vocab = train_vocabulary(TINY_T5["vocabulary_size"], **T5_PIECES)
+    deberta = save_preset(root / "presets" / "tiny_deberta", "DebertaV3Backbone", TINY_DEBERTA, "DebertaV3Tokenizer", deberta_vocab)
+    t5 = save_preset(root / "presets" / "tiny_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocab, scramble=0.3)
+    _, classifier = classifier_preset(root / "presets" / "tiny_classifier", deberta)
+    _, masked = masked_lm_preset(root / "presets" / "tiny_masked_lm", deberta)
+    out = root / "graphs"
+    return {
+        "deberta": run_export(deberta, out, formats=["onnx", "openvino"]),
+        "t5": run_export(t5, out, formats=["onnx"]),
+        "classifier": run_export(classifier, out, formats=["onnx"]),
+        "masked_lm": run_export(masked, out, formats=["onnx"]),
+    }

@@ -132,3 +132,26 @@ def test_large_weights_go_to_external_data(tiny_deberta_preset, tmp_path, monkey
     session = ort.InferenceSession(str(artifact / entry["file"]), providers=["CPUExecutionProvider"])
     outputs = session.run(None, {"token_ids": np.ones((1, 4), np.int32), "padding_mask": np.ones((1, 4), np.int32)})
     assert np.all(np.isfinite(outputs[0]))
+
+
+def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, tmp_path, monkeypatch):
+    """A quarter of a large model's weights can still pass protobuf's 2 GiB (t5_1.1_xl's backbone)."""
+    import runtime
+    from conftest import run_export
+    from export.formats import onnx as onnx_format
+
+    from conftest import TINY_T5, save_preset
+
+    # Weights of a scale int8 holds (the std 0.3 fixture is built for diverse generation).
+    preset = save_preset(tmp_path / "mild_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
+    monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_BYTES", 0)
+    asked = []  # (a tiny model has no tensor above the 1 KiB that goes to the data file)
+    for name in ("quantize_dynamic_int8", "quantize_weights_int8"):
+        quantize = getattr(onnx_format, name)
+        monkeypatch.setattr(onnx_format, name, lambda s, p, external, q=quantize: asked.append(external) or q(s, p, external))
+    artifact = run_export(preset, tmp_path, dtype="int8", formats=["onnx"])
+    graphs = manifest(artifact)["formats"]["onnx"]["graphs"]
+    assert {g["int8"]["method"] for g in graphs.values()} == {"dynamic", "weights_only"}  # both quantizers
+    assert len(asked) == len(graphs) and all(asked)
+    ids = np.array([[5, 6, 7, 1]], np.int32)
+    assert runtime.load(artifact, backend="onnxruntime").generate(ids, max_new_tokens=3).shape[0] == 1

@@ -47,11 +47,17 @@ def test_interrupted_export_leaves_no_artifact(tiny_deberta_preset, tmp_path, mo
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
-def test_reexport_replaces_previous_artifact_and_removes_stale_partials(tiny_deberta_preset, tmp_path):
+def test_reexport_replaces_previous_artifact_and_removes_what_a_killed_export_left(tiny_deberta_preset, tmp_path):
+    from export import staging
+
     first = run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
-    stale = first.parent / ".float32.partial-999999-abc"  # a killed export's leftovers
+    stale = first.parent / ".float32.staging-abc"  # a killed export's leftovers, and its owner record
     stale.mkdir()
     (stale / "junk").write_text("x")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    owner = {**staging._identity(child.pid), "started": "0", "staging": stale.name, "replaced": ".float32.replaced-abc"}
+    (first.parent / ".float32.staging-abc.owner").write_text(json.dumps(owner))
     second = run_export(tiny_deberta_preset, tmp_path, formats=["openvino"])
     assert first == second
     assert set(json.loads((second / "manifest.json").read_text())["formats"]) == {"openvino"}

@@ -156,21 +156,21 @@ def test_graph_argument_required_when_several(t5_artifact):
         model.run(_inputs(model, "encoder"), graph="decoder")
 
 
-def test_only_the_decoding_step_keeps_spinning_threads(t5_artifact, deberta_artifact):
+def test_generation_graphs_stop_spinning_but_the_decoding_step(t5_artifact, deberta_artifact):
     """Graphs run once per generation must not hold the cores the decoding step's threads need."""
 
-    def spins(engine, graph) -> bool:
+    def stops(engine, graph) -> bool:
         try:
-            return engine._options(graph).get_session_config_entry("session.intra_op.allow_spinning") != "0"
-        except RuntimeError:  # not set: onnxruntime's default, spinning
-            return True
+            return engine._options(graph).get_session_config_entry("session.force_spinning_stop") == "1"
+        except RuntimeError:  # not set: onnxruntime's default, spinning on after a run
+            return False
 
     t5 = runtime.load(t5_artifact, backend="onnxruntime")._engine
     assert t5.manifest["graphs"]["decoder_step"]["role"] == "decoding_step"
-    assert {g: spins(t5, g) for g in t5.sessions} == {
-        "encoder": False, "backbone": False, "cross_attention_cache": False, "decoder_step": True
+    assert {g: stops(t5, g) for g in t5.sessions} == {
+        "encoder": True, "backbone": True, "cross_attention_cache": True, "decoder_step": False
     }
-    assert spins(runtime.load(deberta_artifact, backend="onnxruntime")._engine, "encoder")  # the default
+    assert not stops(runtime.load(deberta_artifact, backend="onnxruntime")._engine, "encoder")  # no decoding step
 
 
 @pytest.fixture

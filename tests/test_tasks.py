@@ -8,43 +8,12 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import corpus, run_export
+from conftest import corpus, preset_tokenizer as _tokenizer, run_export
 from export.errors import UnsupportedRequestError
 
 # Empty, long (truncated), non-ASCII and ordinary texts.
 TEXTS = ["", "the quick brown fox", "über café 東京 naïve données", " ".join(corpus(30, seed=3)), "dog"]
 PAIRS = [(a, b) for a, b in zip(TEXTS, reversed(TEXTS))]
-
-
-def _tokenizer(kind: str, preset):
-    import keras_hub
-
-    return getattr(keras_hub.models, kind).from_preset(str(preset))
-
-
-@pytest.fixture(scope="session")
-def classifier(tmp_path_factory, tiny_deberta_preset):
-    """A 3-class DeBERTa classifier trained for a few steps, saved with save_to_preset."""
-    import keras
-    import keras_hub
-
-    keras.utils.set_random_seed(11)
-    preprocessor = keras_hub.models.DebertaV3TextClassifierPreprocessor(
-        tokenizer=_tokenizer("DebertaV3Tokenizer", tiny_deberta_preset), sequence_length=24
-    )
-    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(tiny_deberta_preset))
-    task = keras_hub.models.DebertaV3TextClassifier(backbone=backbone, num_classes=3, preprocessor=preprocessor)
-    texts = corpus(64, seed=1)
-    labels = np.array([len(t.split()) % 3 for t in texts])
-    task.fit(x=texts, y=labels, batch_size=16, epochs=2, verbose=0)
-    path = tmp_path_factory.mktemp("presets") / "tiny_classifier"
-    task.save_to_preset(str(path))
-    return task, path
-
-
-@pytest.fixture(scope="session")
-def classifier_artifact(tmp_path_factory, classifier):
-    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino"])
 
 
 def test_classifier_manifest_records_task_and_preprocessing(classifier_artifact):
@@ -108,22 +77,6 @@ def test_classifier_is_not_a_generator(classifier_artifact):
         model.classify("just one string")
     with pytest.raises(runtime.InputError, match="is not an encoder model"):
         model.encode(["text"])
-
-
-@pytest.fixture(scope="session")
-def masked_lm(tmp_path_factory, tiny_deberta_preset):
-    import keras
-    import keras_hub
-
-    keras.utils.set_random_seed(12)
-    preprocessor = keras_hub.models.DebertaV3MaskedLMPreprocessor(
-        tokenizer=_tokenizer("DebertaV3Tokenizer", tiny_deberta_preset), sequence_length=24, mask_selection_length=4
-    )
-    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(tiny_deberta_preset))
-    task = keras_hub.models.DebertaV3MaskedLM(backbone=backbone, preprocessor=preprocessor)
-    path = tmp_path_factory.mktemp("presets") / "tiny_masked_lm"
-    task.save_to_preset(str(path))
-    return task, run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx"])
 
 
 def test_fill_mask_equals_task_logits(masked_lm):
@@ -217,3 +170,13 @@ def test_softmax_head_is_not_softmaxed_twice(tiny_deberta_preset, tmp_path):
     token_ids, mask = keras_pack(task, TEXTS)
     expected = np.asarray(task({"token_ids": token_ids, "padding_mask": mask}))
     np.testing.assert_allclose(model.classify(TEXTS)["probabilities"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("entry", ["classify", "fill_mask"])
+def test_task_entry_points_raise_only_documented_errors(classifier_artifact, masked_lm, entry):
+    """benchmarks/fuzz.py's fixed-seed slice for the task methods (see tests/test_fuzz.py)."""
+    from test_fuzz import check_fuzz
+
+    models = {"classifier": runtime.load(classifier_artifact, backend="onnxruntime"),
+              "masked_lm": runtime.load(masked_lm[1], backend="onnxruntime")}
+    check_fuzz(entry, models, 40)

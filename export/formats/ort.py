@@ -51,12 +51,19 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     return section
 
 
+# A conversion is seconds for a tiny model and minutes for a large one; past this it hangs.
+TIMEOUT_S = 3600
+
+
 def _convert(work: Path, graphs: GraphSet) -> None:
     command = [
         sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(work),
         "--optimization_style", "Fixed", "--target_platform", "arm", "--enable_type_reduction",
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"convert_onnx_models_to_ort did not finish within {TIMEOUT_S} s.") from None
     missing = [t.name for t in graphs if not (work / f"{t.name}.ort").exists()]
     if result.returncode != 0 or missing or not (work / CONFIG).exists():
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-10:])

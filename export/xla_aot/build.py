@@ -148,10 +148,17 @@ def aot_compile(saved_model: Path, prefix: Path, cpp_class: str, cpu: str) -> No
     (prefix.parent / f"{prefix.name}_metadata.o").unlink(missing_ok=True)
 
 
+# saved_model_cli and the linker take minutes on a base-size model; past this they hang.
+TIMEOUT_S = 3600
+
+
 def _run(command: list[str], what: str) -> str:
     if shutil.which(command[0]) is None and not Path(command[0]).exists():
         raise ConversionError(f"Cannot {what}: {command[0]!r} is not installed (XLA AOT needs g++ and ar).")
-    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"Could not {what}: it did not finish within {TIMEOUT_S} s.") from None
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
         raise ConversionError(f"Could not {what} (exit {result.returncode}):\n{tail}")

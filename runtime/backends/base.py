@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from runtime.errors import BackendUnavailableError
+from runtime.errors import ArtifactError, BackendUnavailableError
 from runtime.manifest import resolve
 
 
@@ -41,6 +41,8 @@ class Backend(ABC):
     def graph_files(self) -> Iterator[tuple[str, Path]]:
         """(graph name, model file) for each graph of this backend's format, inside the artifact."""
         for graph, entry in self.section["graphs"].items():
+            if "file" not in entry:
+                raise ArtifactError(f"The manifest's {self.format} entry for graph {graph!r} names no file.")
             yield graph, resolve(self.directory, entry["file"])
 
     @abstractmethod
