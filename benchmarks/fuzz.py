@@ -63,9 +63,22 @@ GENERATE_KWARGS = st.fixed_dictionaries({}, optional={
     "length_penalty": st.floats(-2, 2),
 })
 
+@st.composite
+def near_valid_feeds(draw):
+    """token_ids / padding_mask that are right but for a few things: ids just out of range,
+    mask values, dtypes, a length past the limit, mismatched axes."""
+    batch, length = draw(st.integers(1, 4)), draw(st.integers(1, 70))
+    ids = draw(hnp.arrays(draw(st.sampled_from([np.int32, np.int64, np.int16])), (batch, length),
+                          elements=st.integers(-1, 121)))
+    mask_shape = draw(st.sampled_from([(batch, length), (batch, max(length - 1, 1)), (batch + 1, length)]))
+    mask = draw(hnp.arrays(np.int32, mask_shape, elements=st.integers(0, draw(st.sampled_from([1, 1, 1, 2])))))
+    return {"token_ids": ids, "padding_mask": mask}
+
+
 # name -> (case strategy, call(models, case), exceptions the API documents)
 ENTRY_POINTS: dict[str, tuple[Any, Callable, tuple[type, ...]]] = {
-    "run": (st.dictionaries(st.sampled_from(["token_ids", "padding_mask", "other"]), st.one_of(ARRAYS, ODD), max_size=3),
+    "run": (st.one_of(near_valid_feeds(), st.dictionaries(st.sampled_from(["token_ids", "padding_mask", "other"]),
+                                                           st.one_of(ARRAYS, ODD), max_size=3)),
             _run, (InputError,)),
     "encode": (st.tuples(TEXTS, st.one_of(st.none(), st.integers(-3, 100), ODD)),
                lambda m, c: m["deberta"].encode(c[0], max_length=c[1]), (InputError,)),

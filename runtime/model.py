@@ -19,6 +19,11 @@ from runtime.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
+# One generate call decodes at most this many tokens: a bound on its time (a step per
+# token) as the memory check bounds its caches. T5's relative positions put every
+# distance past 128 in one bucket, so far longer outputs are not what it was trained for.
+MAX_NEW_TOKENS = 4096
+
 
 class Model:
     """A loaded artifact. Thread-safe: `run` may be called from many threads at once."""
@@ -105,8 +110,10 @@ class Model:
         ids = self.manifest.get("generation")
         if not ids or "decoder_step" not in self.signature:
             raise InputError(f"{self.path} has no decoder_step graph: it cannot generate.")
-        if not _is_count(max_new_tokens):
-            raise InputError(f"max_new_tokens must be a positive int; received {max_new_tokens!r}.")
+        if not _is_count(max_new_tokens) or max_new_tokens > MAX_NEW_TOKENS:
+            raise InputError(
+                f"max_new_tokens must be an int in [1, {MAX_NEW_TOKENS}]; received {max_new_tokens!r}."
+            )
         if not _is_count(num_beams) or num_beams > self.vocabulary_size:
             raise InputError(
                 f"num_beams must be an int in [1, {self.vocabulary_size}] (the vocabulary size); received {num_beams!r}."
