@@ -24,6 +24,7 @@ import random
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +44,9 @@ ODD = st.one_of(st.none(), st.integers(-5, 10**9), st.floats(allow_nan=True), st
 DTYPES = st.sampled_from([np.int32, np.int64, np.int8, np.uint16, np.float32, np.float64, np.bool_])
 ARRAYS = DTYPES.flatmap(lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=40)))
 TOKEN_LISTS = st.lists(st.lists(st.integers(-3, 200), min_size=0, max_size=12), max_size=4)
+# Texts with mask tokens somewhere (else fill_mask only ever refuses).
+MASKED_TEXTS = st.lists(st.lists(st.one_of(st.just("[MASK]"), st.sampled_from(["the", "fox", "über", "東京", ""]), TEXT),
+                                 min_size=1, max_size=8).map(" ".join), min_size=1, max_size=4)
 TEXTS = st.one_of(st.lists(TEXT, max_size=5), st.lists(st.one_of(TEXT, ODD), max_size=3), TEXT, ODD,
                   st.lists(st.tuples(TEXT, TEXT), max_size=3))
 
@@ -84,7 +88,7 @@ ENTRY_POINTS: dict[str, tuple[Any, Callable, tuple[type, ...]]] = {
                lambda m, c: m["deberta"].encode(c[0], max_length=c[1]), (InputError,)),
     "generate": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), GENERATE_KWARGS), _generate, (InputError,)),
     "classify": (TEXTS, lambda m, c: m["classifier"].classify(c), (InputError,)),
-    "fill_mask": (st.tuples(TEXTS, st.one_of(st.integers(-2, 5), ODD)),
+    "fill_mask": (st.tuples(st.one_of(MASKED_TEXTS, TEXTS), st.one_of(st.integers(-2, 5), ODD)),
                   lambda m, c: m["masked_lm"].fill_mask(c[0], top_k=c[1]), (InputError,)),
 }
 
@@ -202,7 +206,10 @@ def fuzz(name: str, models: dict, cases: int, seed: int, bound_s: float, load_ta
         except allowed:
             stats["documented"] += 1
         except Exception as error:  # noqa: BLE001 - what this script counts
-            stats["undocumented"].append(f"{type(error).__name__}: {str(error)[:200]} <- {case!r:.200}")
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            stats["undocumented"].append(
+                f"{type(error).__name__}: {str(error)[:200]} at {Path(where.filename).name}:{where.lineno} <- {case!r:.200}"
+            )
         stats["slowest_s"] = max(stats["slowest_s"], time.monotonic() - started)
 
     random.seed(seed)

@@ -87,6 +87,33 @@ def check_structure(manifest: dict[str, Any], path: Path) -> None:
     for key in ("tokenizer", "reference", "preprocessing", "generation", "task"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise ArtifactError(f"{path}: {key!r} must be an object or null; found {type(manifest[key]).__name__}.")
+    for key, fields in _FIELDS.items():
+        section = manifest.get(key) or {}
+        for field, kinds in fields.items():
+            kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+            value = section.get(field)
+            if field in section and (not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds):
+                raise ArtifactError(f"{path}: '{key}.{field}' has the wrong type ({type(section[field]).__name__}).")
+    tokenizer = manifest.get("tokenizer") or {}
+    if tokenizer and not isinstance(tokenizer.get("file"), str):
+        raise ArtifactError(f"{path}: 'tokenizer.file' must be a path.")
+    for name, entry in (tokenizer.get("special_tokens") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), int) or isinstance(entry.get("id"), bool):
+            raise ArtifactError(f"{path}: 'tokenizer.special_tokens.{name}' must be an object with an int 'id'.")
+
+
+_INT = (int, type(None))
+# Optional sections' fields the runtime reads, and the types they may have.
+_FIELDS = {
+    "tokenizer": {"special_tokens": dict, "packing": dict},
+    "generation": {"decoder_start_token_id": int, "end_token_id": int, "pad_token_id": int},
+    "preprocessing": {
+        "start_token_id": _INT, "end_token_id": _INT, "mask_token_id": _INT, "sequence_length": _INT,
+        "encoder_sequence_length": _INT, "add_start_token": bool, "add_end_token": bool, "truncate": str,
+        "labels": (list, type(None)),
+    },
+    "task": {"activation": (str, type(None))},
+}
 
 
 def referenced_files(manifest: dict[str, Any]) -> list[str]:

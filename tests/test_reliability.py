@@ -276,6 +276,10 @@ def artifact_copy(deberta_artifact, tmp_path):
         (lambda m: m["formats"]["onnx"]["graphs"].update(encoder=None), "must map each graph to an object"),
         (lambda m: m["limits"].update(vocabulary_size="120"), "'limits.vocabulary_size' must be an int"),
         (lambda m: m.update(tokenizer=[]), "'tokenizer' must be an object or null"),
+        # found by benchmarks/fuzz.py: the tokenizer's entries reached sentencepiece unchecked
+        (lambda m: m["tokenizer"]["special_tokens"].update(pad_token=[1]), "'tokenizer.special_tokens.pad_token' must be"),
+        (lambda m: m["tokenizer"]["special_tokens"]["pad_token"].pop("id"), "with an int 'id'"),
+        (lambda m: m["tokenizer"].update(packing=[]), "'tokenizer.packing' has the wrong type"),
     ],
 )
 def test_malformed_manifest_entries_are_artifact_errors(artifact_copy, change, message):
