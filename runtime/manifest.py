@@ -94,6 +94,9 @@ def check_structure(manifest: dict[str, Any], path: Path) -> None:
             value = section.get(field)
             if field in section and (not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds):
                 raise ArtifactError(f"{path}: '{key}.{field}' has the wrong type ({type(section[field]).__name__}).")
+    lengths = manifest["limits"].get("max_sequence_length") or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in lengths.values()):
+        raise ArtifactError(f"{path}: 'limits.max_sequence_length' must map axis names to ints.")
     tokenizer = manifest.get("tokenizer") or {}
     if tokenizer and not isinstance(tokenizer.get("file"), str):
         raise ArtifactError(f"{path}: 'tokenizer.file' must be a path.")
@@ -113,6 +116,7 @@ _FIELDS = {
         "labels": (list, type(None)),
     },
     "task": {"activation": (str, type(None))},
+    "limits": {"max_sequence_length": (dict, type(None))},
 }
 
 

@@ -280,6 +280,8 @@ def artifact_copy(deberta_artifact, tmp_path):
         (lambda m: m["tokenizer"]["special_tokens"].update(pad_token=[1]), "'tokenizer.special_tokens.pad_token' must be"),
         (lambda m: m["tokenizer"]["special_tokens"]["pad_token"].pop("id"), "with an int 'id'"),
         (lambda m: m["tokenizer"].update(packing=[]), "'tokenizer.packing' has the wrong type"),
+        (lambda m: m["limits"].update(max_sequence_length=[1.5, 2]), "'limits.max_sequence_length' has the wrong type"),
+        (lambda m: m["limits"].update(max_sequence_length={"sequence": 1.5}), "must map axis names to ints"),
     ],
 )
 def test_malformed_manifest_entries_are_artifact_errors(artifact_copy, change, message):
