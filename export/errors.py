@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class ExportError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -85,3 +88,15 @@ class GenerationAgreementError(ExportError):
             f"{format}: greedy generation agrees with the float32 Keras model on "
             f"{agreement:.1%} of {tokens} tokens; the bound is {bound:.0%}"
         )
+
+
+@contextmanager
+def raised_as(error_type: type[ExportError], what: str, catch: tuple[type[BaseException], ...] = (Exception,)) -> Iterator[None]:
+    """Exceptions of `catch` raised by others' code (keras_hub, converters) as `error_type`,
+    "<what>: <their type>: <their message>"; our own ExportErrors pass through."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except catch as error:
+        raise error_type(f"{what}: {type(error).__name__}: {error}") from error

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import gc
 import logging
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from export.errors import ConversionError, ExportError, UnsupportedRequestError
+from export.errors import ConversionError, UnsupportedRequestError, raised_as
 from export.fidelity import check_generation
 from export.formats import check_dtype, formats_for, get_format
 from export.manifest import build_manifest, write_manifest
@@ -60,14 +59,14 @@ def export_model(
     with staged_directory(final) as staging:
         from export.tracing import GraphSet
 
-        with progress.stage("trace"), _as_conversion_error("tracing"):
+        with progress.stage("trace"), raised_as(ConversionError, "tracing failed", _CONVERTER_ERRORS):
             graphs = GraphSet(loaded, scratch=staging / SCRATCH)
             references = _reference_outputs(loaded, graphs)
         sections, parity = {}, []
         specs = {g.name: g.spec for g in graphs}
         try:
             for name, module in modules.items():
-                with progress.stage(f"convert {name}"), _as_conversion_error(f"converting to {name}"):
+                with progress.stage(f"convert {name}"), raised_as(ConversionError, f"converting to {name} failed", _CONVERTER_ERRORS):
                     options = (format_options or {}).get(name, {})
                     sections[name] = module.write(graphs, staging, dtype, **options)
                 with progress.stage(f"validate {name}"):
@@ -88,16 +87,8 @@ def export_model(
     return final
 
 
-@contextmanager
-def _as_conversion_error(what: str) -> Iterator[None]:
-    """Errors of the tracer, converters and graph rewrites that are not ours, as one typed error
-    (ValueError, TypeError and the like: a model or graph this pipeline cannot handle)."""
-    try:
-        yield
-    except ExportError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError, AssertionError) as error:
-        raise ConversionError(f"{what} failed: {type(error).__name__}: {error}") from error
+# What tracers, converters and graph rewrites raise on a model or graph they cannot handle.
+_CONVERTER_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError, AssertionError)
 
 
 def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explicit: bool, progress: Progress) -> list[str]:

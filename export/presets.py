@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from export.errors import (
-    ExportError,
     PresetLoadError,
     UnknownPresetError,
     UnsupportedRequestError,
     WeightsUnavailableError,
+    raised_as,
 )
 from export.families import FamilySpec, family_for_class, seed_preset
 from export.families.base import GraphSpec, TaskSpec
@@ -186,15 +186,11 @@ def _class_name(config_file: Path) -> str:
 
 @contextmanager
 def _keras_hub_errors(source: Path | str) -> Iterator[None]:
-    """keras_hub's own errors while loading a preset, as one PresetLoadError naming the preset."""
-    try:
-        yield
-    except ExportError:
-        raise
-    except OSError as error:
-        raise WeightsUnavailableError(f"Loading {str(source)!r} failed: {error}") from error
-    except Exception as error:
-        raise PresetLoadError(f"keras_hub could not load {str(source)!r}: {type(error).__name__}: {error}") from error
+    """keras_hub's own errors while loading a preset: OSErrors (requests' connection errors
+    among them) as WeightsUnavailableError, anything else as PresetLoadError."""
+    with raised_as(PresetLoadError, f"keras_hub could not load {str(source)!r}"):
+        with raised_as(WeightsUnavailableError, f"Loading {str(source)!r} failed", (OSError,)):
+            yield
 
 
 def _load_handle(handle: str, weights: str, task: str | None) -> LoadedModel:

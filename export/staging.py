@@ -106,6 +106,7 @@ def exchange(a: Path, b: Path) -> bool:
 
 def remove_stale(final: Path) -> None:
     """Clean up after killed exports to `final` (see the module docstring); logs each action."""
+    me = _identity()
     for owner in sorted(final.parent.glob(f".{final.name}.staging-*.owner")):
         try:
             record = json.loads(owner.read_text())
@@ -113,7 +114,7 @@ def remove_stale(final: Path) -> None:
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("leaving %s: not a readable export owner record", owner)
             continue
-        gone = _owner_gone(record)
+        gone = _owner_gone(record, me)
         if gone is None:
             log.warning("leaving %s: its export ran on another host or PID namespace", staging)
             continue
@@ -135,9 +136,9 @@ def _identity(pid: int | None = None) -> dict:
             "pid_namespace": _namespace(), "pid": pid, "started": _start_time(pid)}
 
 
-def _owner_gone(record: dict) -> bool | None:
-    """True when the owner process is provably gone, False when it runs, None when unknowable."""
-    me = _identity()
+def _owner_gone(record: dict, me: dict) -> bool | None:
+    """True when the owner process is provably gone, False when it runs, None when unknowable
+    (`me`: this process's identity)."""
     if record.get("host") != me["host"] or record.get("pid_namespace") != me["pid_namespace"]:
         return None
     if record.get("boot") != me["boot"]:

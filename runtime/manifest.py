@@ -43,32 +43,58 @@ def read_manifest(directory: Path, verify: bool = True) -> dict[str, Any]:
     return manifest
 
 
-# Entry types the runtime relies on: (key path, expected type, what to say).
-_TYPES = (
-    (("graphs",), dict, "an object of graphs"),
-    (("formats",), dict, "an object of formats"),
-    (("files",), dict, "an object of file records"),
-    (("dtype",), str, "a dtype name"),
-    (("limits",), dict, "an object"),
-    (("limits", "vocabulary_size"), int, "an int"),
-    (("weights",), dict, "an object"),
-)
+_NONE = type(None)
+_MISSING = object()
+_INT = (int, _NONE)
+# Entries the runtime reads: key path -> (allowed types, required, what to say; None: "has the
+# wrong type"). bool is never an int here.
+_SCHEMA: dict[tuple[str, ...], tuple[tuple[type, ...], bool, str | None]] = {
+    ("graphs",): ((dict,), True, "an object of graphs"),
+    ("formats",): ((dict,), True, "an object of formats"),
+    ("files",): ((dict,), True, "an object of file records"),
+    ("dtype",): ((str,), True, "a dtype name"),
+    ("limits",): ((dict,), True, "an object"),
+    ("limits", "vocabulary_size"): ((int,), True, "an int"),
+    ("limits", "max_sequence_length"): ((dict, _NONE), False, None),
+    ("weights",): ((dict,), True, "an object"),
+    **{(key,): ((dict, _NONE), False, "an object or null")
+       for key in ("tokenizer", "reference", "preprocessing", "generation", "task")},
+    ("tokenizer", "special_tokens"): ((dict,), False, None),
+    ("tokenizer", "packing"): ((dict,), False, None),
+    **{("generation", key): ((int,), False, None) for key in ("decoder_start_token_id", "end_token_id", "pad_token_id")},
+    **{("preprocessing", key): (_INT, False, None) for key in (
+        "start_token_id", "end_token_id", "mask_token_id", "sequence_length", "encoder_sequence_length")},
+    ("preprocessing", "add_start_token"): ((bool,), False, None),
+    ("preprocessing", "add_end_token"): ((bool,), False, None),
+    ("preprocessing", "truncate"): ((str,), False, None),
+    ("preprocessing", "labels"): ((list, _NONE), False, None),
+    ("task", "activation"): ((str, _NONE), False, None),
+}
 # Keys whose string values are paths of artifact files a loader may open.
 FILE_KEYS = ("file", "weights", "external_data", "library", "header", "text_file", "operators_config")
 
 
+def _is(value: Any, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+
 def check_structure(manifest: dict[str, Any], path: Path) -> None:
     """ArtifactError naming the first entry that is missing or of the wrong type."""
-    for keys, kind, what in _TYPES:
+    for keys, (kinds, required, what) in _SCHEMA.items():
         value: Any = manifest
         for depth, key in enumerate(keys):
             if not isinstance(value, dict) or key not in value:
-                raise ArtifactError(f"{path} lacks the {'.'.join(keys[: depth + 1])!r} entry.")
+                value = _MISSING
+                if required:
+                    raise ArtifactError(f"{path} lacks the {'.'.join(keys[: depth + 1])!r} entry.")
+                break
             value = value[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ArtifactError(f"{path}: {'.'.join(keys)!r} must be {what}; found {type(value).__name__}.")
+        if value is not _MISSING and not _is(value, kinds):
+            name, found = ".".join(keys), type(value).__name__
+            raise ArtifactError(f"{path}: {name!r} must be {what}; found {found}." if what
+                                else f"{path}: {name!r} has the wrong type ({found}).")
     for name, record in manifest["files"].items():
-        if not isinstance(record, dict) or not isinstance(record.get("bytes"), int) or not isinstance(record.get("sha256"), str):
+        if not isinstance(record, dict) or not _is(record.get("bytes"), (int,)) or not isinstance(record.get("sha256"), str):
             raise ArtifactError(f"{path}: files[{name!r}] must be {{bytes: int, sha256: str}}; found {record!r}.")
     for name, graph in manifest["graphs"].items():
         inputs = graph.get("inputs") if isinstance(graph, dict) else None
@@ -84,40 +110,14 @@ def check_structure(manifest: dict[str, Any], path: Path) -> None:
             isinstance(g, dict) and isinstance(g.get("file", ""), str) for g in graphs.values()
         ):
             raise ArtifactError(f"{path}: formats[{name!r}] must map each graph to an object (its 'file' a path).")
-    for key in ("tokenizer", "reference", "preprocessing", "generation", "task"):
-        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
-            raise ArtifactError(f"{path}: {key!r} must be an object or null; found {type(manifest[key]).__name__}.")
-    for key, fields in _FIELDS.items():
-        section = manifest.get(key) or {}
-        for field, kinds in fields.items():
-            kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-            value = section.get(field)
-            if field in section and (not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds):
-                raise ArtifactError(f"{path}: '{key}.{field}' has the wrong type ({type(section[field]).__name__}).")
-    lengths = manifest["limits"].get("max_sequence_length") or {}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in lengths.values()):
+    if not all(_is(v, (int,)) for v in (manifest["limits"].get("max_sequence_length") or {}).values()):
         raise ArtifactError(f"{path}: 'limits.max_sequence_length' must map axis names to ints.")
     tokenizer = manifest.get("tokenizer") or {}
     if tokenizer and not isinstance(tokenizer.get("file"), str):
         raise ArtifactError(f"{path}: 'tokenizer.file' must be a path.")
     for name, entry in (tokenizer.get("special_tokens") or {}).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("id"), int) or isinstance(entry.get("id"), bool):
+        if not isinstance(entry, dict) or not _is(entry.get("id"), (int,)):
             raise ArtifactError(f"{path}: 'tokenizer.special_tokens.{name}' must be an object with an int 'id'.")
-
-
-_INT = (int, type(None))
-# Optional sections' fields the runtime reads, and the types they may have.
-_FIELDS = {
-    "tokenizer": {"special_tokens": dict, "packing": dict},
-    "generation": {"decoder_start_token_id": int, "end_token_id": int, "pad_token_id": int},
-    "preprocessing": {
-        "start_token_id": _INT, "end_token_id": _INT, "mask_token_id": _INT, "sequence_length": _INT,
-        "encoder_sequence_length": _INT, "add_start_token": bool, "add_end_token": bool, "truncate": str,
-        "labels": (list, type(None)),
-    },
-    "task": {"activation": (str, type(None))},
-    "limits": {"max_sequence_length": (dict, type(None))},
-}
 
 
 def referenced_files(manifest: dict[str, Any]) -> list[str]:

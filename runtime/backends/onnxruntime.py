@@ -23,6 +23,9 @@ class OnnxRuntimeBackend(Backend):
         if cuda_available():
             providers.insert(0, "CUDAExecutionProvider")
         self.providers = providers
+        roles = {g: entry.get("role") for g, entry in self.manifest["graphs"].items()}
+        # Graphs run once per generation, beside a decoding step (see _options).
+        self._once_per_generation = {g for g, r in roles.items() if r != DECODING_STEP} if DECODING_STEP in roles.values() else set()
         self.sessions, self.output_names = {}, {}
         for graph, path in self.graph_files():
             session = ort.InferenceSession(str(path), self._options(graph), providers=providers)
@@ -46,8 +49,7 @@ class OnnxRuntimeBackend(Backend):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        roles = {g: entry.get("role") for g, entry in self.manifest["graphs"].items()}
-        if DECODING_STEP in roles.values() and roles.get(graph) != DECODING_STEP:
+        if graph in self._once_per_generation:
             options.add_session_config_entry("session.force_spinning_stop", "1")
         return options
 
