@@ -23,9 +23,9 @@ class OnnxRuntimeBackend(Backend):
         if cuda_available():
             providers.insert(0, "CUDAExecutionProvider")
         self.providers = providers
-        roles = {g: entry.get("role") for g, entry in self.manifest["graphs"].items()}
-        # Graphs run once per generation, beside a decoding step (see _options).
-        self._once_per_generation = {g for g, r in roles.items() if r != DECODING_STEP} if DECODING_STEP in roles.values() else set()
+        roles = {entry.get("role") for entry in self.manifest["graphs"].values()}
+        # A generation artifact's graphs take turns on the same cores (see _options).
+        self._stop_spinning = DECODING_STEP in roles
         self.sessions, self.output_names = {}, {}
         for graph, path in self.graph_files():
             session = ort.InferenceSession(str(path), self._options(graph), providers=providers)
@@ -38,18 +38,22 @@ class OnnxRuntimeBackend(Backend):
         A generation artifact alternates graphs: encoder, cross-attention cache, then the
         decoding step once per token. Each session has its own threads, which spin for a
         while after a run; the encoder's then held the cores the step's threads needed,
-        and the first steps took 12-24 ms instead of 5.5 (t5_1.1_small, 2 cores). So the
-        other graphs of such an artifact stop spinning when their run ends
-        (`session.force_spinning_stop`): greedy 64 -> 32 218 -> 197 ms, the encoder alone
-        unchanged (10.9 vs 11.0 ms; turning spinning off altogether cost it 15%).
-        onnxruntime's process-wide pool would do better (170 ms) but, once created, every
-        session of the process must use it, the user's own included.
+        and the first steps took 12-24 ms instead of 5.5 (t5_1.1_small, 2 cores), and the
+        step's threads, still spinning after a generation's last token, slowed the next
+        generation's encoder and cross-attention cache (10 ms instead of 1.5). So every
+        graph of such an artifact stops spinning when its run ends
+        (`session.force_spinning_stop`; spinning inside a run stays on, turning it off
+        altogether cost the encoder 15%). Greedy 64 -> 32, t5_1.1_small: only the step
+        spinning 218 -> 197 ms; none spinning after a run 177.5 -> 166.8 ms fp32 and
+        72.3 -> 67.5 ms int8 (same machine, alternating processes). onnxruntime's
+        process-wide pool would share the threads instead, but once created every session
+        of the process must use it, the user's own included.
         """
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        if graph in self._once_per_generation:
+        if self._stop_spinning:
             options.add_session_config_entry("session.force_spinning_stop", "1")
         return options
 
