@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from export.references import write_references, write_text_reference
 from export.validate import tolerance
-from runtime.backends.base import available_cores
-from runtime.manifest import MANIFEST, SCHEMA_VERSION, sha256
+from artifact.hashing import sha256
+from artifact.machine import CPU_FLAGS, available_cores, cpu_model_and_flags
+from artifact.schema import MANIFEST, SCHEMA_VERSION
 
 if TYPE_CHECKING:  # presets imports keras_hub lazily; keep this module light
     from export.presets import LoadedModel
@@ -34,10 +35,6 @@ def file_table(directory: Path) -> dict[str, dict[str, Any]]:
     return table
 
 
-# CPU features that decide which kernels (and precisions) run fast.
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
-
-
 def tool_versions(names: tuple[str, ...] = TOOLS, missing: str | None = "not installed") -> dict[str, str]:
     """Installed versions of `names`; absent packages map to `missing` (or are left out if None)."""
     versions = {"python": platform.python_version()}
@@ -52,17 +49,9 @@ def tool_versions(names: tuple[str, ...] = TOOLS, missing: str | None = "not ins
 
 def machine() -> dict[str, Any]:
     """CPU model, usable cores, relevant CPU flags, memory and OS."""
-    cpu, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpu, flags = cpu_model_and_flags()
     return {
-        "cpu": cpu,
+        "cpu": cpu or platform.processor(),
         "cores": available_cores(),
         "flags": [f for f in CPU_FLAGS if f in flags],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
@@ -165,6 +154,27 @@ def _write_tokenizer(loaded: LoadedModel, staging: Path) -> dict[str, Any] | Non
     }
 
 
+def graph_entries(graphs) -> dict[str, dict[str, Any]]:
+    """The manifest's `graphs`: per graph its role, and its inputs' and outputs' names,
+    dtypes, shapes, kinds and roles (what the runtime wires graphs together by)."""
+
+    def tensor(t, shapes: dict, *extra: str) -> dict[str, Any]:
+        entry = {"name": t.name, "dtype": t.dtype, "shape": shapes[t.name]}
+        for key in extra:
+            if getattr(t, key) is not None:
+                entry[key] = getattr(t, key)
+        return entry
+
+    return {
+        traced.name: {
+            "role": traced.spec.role,
+            "inputs": [tensor(t, traced.input_shapes, "kind", "bound", "role") for t in traced.spec.inputs],
+            "outputs": [tensor(t, traced.output_shapes, "role") for t in traced.spec.outputs],
+        }
+        for traced in graphs
+    }
+
+
 def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progress) -> dict[str, Any]:
     config = json.loads(json.dumps(loaded.backbone.get_config(), default=str))
     family = loaded.family
@@ -188,21 +198,7 @@ def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
             "vocabulary_size": int(loaded.backbone.vocabulary_size),
             "max_sequence_length": family.sequence_limits(config),
         },
-        "graphs": {
-            traced.name: {
-                "inputs": [
-                    {"name": t.name, "dtype": t.dtype, "shape": traced.input_shapes[t.name], "kind": t.kind}
-                    | ({"bound": t.bound} if t.bound else {})
-                    for t in traced.spec.inputs
-                ],
-                "outputs": [
-                    {"name": t.name, "dtype": t.dtype, "shape": traced.output_shapes[t.name]}
-                    for t in traced.spec.outputs
-                ],
-            }
-            | ({"role": traced.spec.role} if traced.spec.role else {})
-            for traced in graphs
-        },
+        "graphs": graph_entries(graphs),
         "formats": sections,
         "tokenizer": tokenizer,
         # What parity had to meet at this dtype (export/tolerances.json); null: recorded only.

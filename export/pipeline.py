@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from artifact.schema import DECODING_STEP
 from export.errors import ConversionError, UnsupportedRequestError, raised_as
 from export.fidelity import check_generation
 from export.formats import check_dtype, formats_for, get_format
@@ -72,7 +73,7 @@ def export_model(
                 with progress.stage(f"validate {name}"):
                     runners = module.runners(staging, sections[name])
                     records = validate_format(name, runners, references, tol, specs)
-                    if loaded.family.generation is not None and "decoder_step" in specs:
+                    if loaded.family.generation is not None and any(s.role == DECODING_STEP for s in specs.values()):
                         sections[name]["generation"] = check_generation(name, runners, graphs, tol)
                     parity += records
                     del runners

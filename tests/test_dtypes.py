@@ -10,6 +10,7 @@ import pytest
 
 import runtime
 from conftest import TINY_T5, run_export, save_preset
+from schema_doc import undocumented_keys
 from export.errors import ParityError, UnsupportedRequestError
 from export.fidelity import agreement_rate, forced_agreement
 from export.formats import formats_for
@@ -53,6 +54,7 @@ def _check_bounds(artifact, dtype):
         assert records and all(r["cosine"] >= bound.min_cosine for r in records)
         assert all(np.isfinite(r["max_abs_diff"]) for r in records)
         assert section["method"]
+    assert undocumented_keys(manifest) == []  # graphs/README.md covers every dtype's entries
     return manifest
 
 

@@ -10,7 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from export.manifest import SCHEMA_VERSION, sha256
+from artifact.hashing import sha256
+from artifact.schema import SCHEMA_VERSION
 
 
 def manifest(artifact: Path) -> dict:
