@@ -1,16 +1,22 @@
-"""One module per format, all with the same two functions:
+"""One module per format, all with the same function:
 
     write(graphs: list[TracedGraph], directory: Path) -> dict
         Write the format's files under directory/<NAME>/ and return its manifest
         section: {"graphs": {graph: {"file": relative path, ...}}, ...details}.
+
+Validation runs what `write` wrote through the runtime backend that reads the
+format (`validation_runners`), so what is validated is what users run. A format
+no runtime backend reads (SavedModel: the runtime has no TensorFlow) also has
+
     runners(directory: Path, section: dict) -> dict[str, Runner]
-        Load what `write` wrote, one callable per graph, for validation.
 
 A Runner maps {input name: array} to {output name: array}.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
@@ -88,6 +94,23 @@ for _dtype in ("float16", "bfloat16", "int8"):
         f"{_dtype}"
     )
 ALL_DTYPES = ("float32", "float16", "bfloat16", "int8")
+
+
+def validation_runners(name: str, directory: Path, section: dict, graphs: dict, dtype: str) -> dict[str, Runner]:
+    """One Runner per graph of format `name` as written in `directory`.
+
+    `graphs` is the manifest's `graphs` entry. Through the runtime backend that reads
+    the format, loaded from the same partial manifest a user's load would read, at
+    the artifact's own precision; the format's own loader only where no backend reads it.
+    """
+    from runtime.backends import BACKENDS, backend_class
+
+    readers = [b for b in BACKENDS if backend_class(b).format == name]
+    if not readers:
+        return get_format(name).runners(directory, section)
+    manifest = {"dtype": dtype, "graphs": graphs, "formats": {name: section}}
+    backend = backend_class(readers[0])(directory, manifest, None, None)
+    return {graph: functools.partial(backend.run, graph) for graph in section["graphs"]}
 
 
 def get_format(name: str) -> ModuleType:
