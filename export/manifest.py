@@ -10,17 +10,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
-from export.references import write_references, write_text_reference
-from export.validate import tolerance
 from artifact.hashing import sha256
 from artifact.machine import CPU_FLAGS, available_cores, cpu_model_and_flags
 from artifact.schema import MANIFEST, SCHEMA_VERSION
+from export.validate import tolerance
 
 if TYPE_CHECKING:  # presets imports keras_hub lazily; keep this module light
     from export.presets import LoadedModel
-
-TOKENIZER_FILE = "tokenizer/vocabulary.spm"
 
 TOOLS = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "openvino", "numpy", "keras-aot-export")
 
@@ -65,17 +61,15 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def build_manifest(loaded, dtype, graphs, sections, parity, references, staging: Path, started, progress) -> dict[str, Any]:
-    """Write the tokenizer and reference files into `staging`, then describe everything there.
+def build_manifest(loaded, dtype, graphs, sections, parity, entries: dict[str, Any], staging: Path, started, progress) -> dict[str, Any]:
+    """Describe everything in `staging`; `entries` are the manifest records of the files
+    written beside the formats (`tokenizer`, `reference`, `text_reference`: export/side_files.py).
 
     `files` is computed last, over what is on disk, so it lists every file.
     """
-    reference = write_references(references, staging, tolerance(dtype))
-    text = write_text_reference(loaded, graphs, staging, tolerance(dtype))
-    tokenizer = _write_tokenizer(loaded, staging)
-    manifest = _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progress)
-    manifest["reference"] = reference
-    manifest["text_reference"] = text
+    manifest = _describe(loaded, dtype, graphs, sections, parity, entries["tokenizer"], started, progress)
+    manifest["reference"] = entries["reference"]
+    manifest["text_reference"] = entries["text_reference"]
     manifest["generation"] = generation_ids(loaded)
     manifest["files"] = file_table(staging)
     return manifest
@@ -129,29 +123,6 @@ def generation_ids(loaded: LoadedModel) -> dict[str, int] | None:
         value = getattr(tokenizer, f"{attribute}_id", None) if tokenizer is not None else None
         ids[f"{role}_token_id"] = int(default if value is None else value)
     return ids
-
-
-def _write_tokenizer(loaded: LoadedModel, staging: Path) -> dict[str, Any] | None:
-    tokenizer = loaded.tokenizer
-    if tokenizer is None or getattr(tokenizer, "proto", None) is None:
-        return None
-    path = staging / TOKENIZER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tokenizer.proto)
-    special = {}
-    for attr in getattr(tokenizer, "_special_token_attrs", []):
-        special[attr] = {"token": getattr(tokenizer, attr), "id": int(getattr(tokenizer, f"{attr}_id"))}
-    family = loaded.family
-    packing = {
-        "start": special[family.packing_start]["id"] if family.packing_start else None,
-        "end": special[family.packing_end]["id"] if family.packing_end else None,
-    }
-    return {
-        "file": TOKENIZER_FILE,
-        "class": type(tokenizer).__name__,
-        "special_tokens": special,
-        "packing": packing,
-    }
 
 
 def graph_entries(graphs) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from export.formats import check_dtype, formats_for, get_format, validation_runn
 from export.manifest import build_manifest, graph_entries, write_manifest
 from export.presets import LoadedModel, load_model
 from export.progress import Progress
+from export.side_files import write_side_files
 from export.staging import SCRATCH, staged_directory
 from export.validate import CASES, case_inputs, tolerance, validate_format
 
@@ -82,7 +83,8 @@ def export_model(
         finally:
             graphs.close()
         with progress.stage("write"):
-            manifest = build_manifest(loaded, dtype, graphs, sections, parity, references, staging, started, progress)
+            entries = write_side_files(loaded, graphs, references, dtype, staging)
+            manifest = build_manifest(loaded, dtype, graphs, sections, parity, entries, staging, started, progress)
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final

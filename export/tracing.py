@@ -136,7 +136,7 @@ def model_config(loaded) -> dict[str, Any]:
 
 def trace_graph(model: keras.Model, backbone: keras.Model, graph: GraphSpec, static: dict[str, int]) -> TracedGraph:
     """`graph` cut from `model` (a backbone or task), or built on `backbone` by its builder."""
-    model = graph.builder(backbone) if graph.builder else sub_model(model, graph)
+    model = graph.builder(backbone) if graph.builder else sub_model(backbone if graph.from_backbone else model, graph)
     inputs = {t.name: resolve_dims(t.dims, static) for t in graph.inputs}
     outputs = {t.name: resolve_dims(t.dims, static) for t in graph.outputs}
     signature = [

@@ -24,7 +24,7 @@ from runtime.tasks import Task, adapters_for
 from runtime.tasks.classify import Classification
 from runtime.tasks.encode import TextEncoding
 from runtime.tasks.fill_mask import FillMask
-from runtime.tasks.generate import MAX_NEW_TOKENS, Generation  # noqa: F401  (MAX_NEW_TOKENS: public)
+from runtime.tasks.generate import Generation
 from runtime.text import TextPacker
 from runtime.tokenizer import Tokenizer
 

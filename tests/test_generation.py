@@ -10,7 +10,7 @@ import pytest
 
 import runtime
 from runtime import InputError
-from runtime.generation import CachedDecoder, TokenIds, beam_search, greedy
+from runtime.generation import TokenIds, greedy
 
 BACKENDS = ["onnxruntime", "openvino"]
 NEW_TOKENS = 10

@@ -54,7 +54,10 @@ def _renamed_spec(graph):
     name, inputs, outputs = RENAMES[graph.name]
 
     def builder(backbone):
-        return _renamed(graph.builder(backbone), inputs, outputs)
+        from export.tracing import sub_model
+
+        inner = graph.builder(backbone) if graph.builder else sub_model(backbone, graph)
+        return _renamed(inner, inputs, outputs)
 
     return dataclasses.replace(
         graph,

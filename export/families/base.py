@@ -66,6 +66,9 @@ class GraphSpec:
     outputs: tuple[TensorSpec, ...]
     builder: Callable[[Any], Any] | None = None
     role: str = ENCODER  # what it computes (GRAPH_ROLES): how the runtime uses it
+    # A task's graph cut from the task's backbone rather than from the task model
+    # (whose outputs may be only the head's, e.g. a seq2seq LM's logits).
+    from_backbone: bool = False
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -150,12 +150,6 @@ def _export_calls():
     return export_decoder_step()
 
 
-def _backbone_encoder(backbone):
-    from export.tracing import sub_model
-
-    return sub_model(backbone, _ENCODER_GRAPH)
-
-
 # The task adds no weights: T5Seq2SeqLM's LM head is the backbone's (tied or untied)
 # embedding, already in decoder_step. Its encoder graph is cut from the backbone,
 # since the task model's own outputs are only the LM logits.
@@ -163,7 +157,7 @@ TASKS = (
     TaskSpec(
         "seq2seq_lm",
         "T5Seq2SeqLM",
-        (GraphSpec("encoder", _ENCODER_INPUTS, (_ENCODER_OUTPUT,), builder=_backbone_encoder),)
+        (GraphSpec("encoder", _ENCODER_INPUTS, (_ENCODER_OUTPUT,), from_backbone=True),)
         + _GENERATION_GRAPHS,
     ),
 )
