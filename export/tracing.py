@@ -7,7 +7,7 @@ Two function flavours:
   a graph with no large constants, which is what keeps the ONNX conversion small
   and fast: frozen into constants, each weight gets copied ~25 times inside the
   converter (22.6 GB peak for deberta_v3_base_en). The weight arguments become
-  ONNX initializers afterwards (see export/onnx_graph.py).
+  ONNX initializers afterwards (see export/onnx/convert.py).
 """
 
 from __future__ import annotations

@@ -10,16 +10,16 @@ import numpy as np
 import onnx
 from onnx.external_data_helper import convert_model_to_external_data
 
-from export import onnx_float16
 from export.errors import ConversionError
 from export.families.base import DECODING_STEP
 from export.formats import DTYPES, Runner
-from export.onnx_fold_constants import fold_constants
-from export.onnx_gelu import canonical_gelu
-from export.onnx_layer_norm import fuse_layer_norms
-from export.onnx_rms_norm import canonical_rms_norms
-from export.onnx_graph import bind_weights, erfc_handler, name_dims, weight_bytes
-from export.onnx_int8 import quantize_dynamic_int8, quantize_weights_int8
+from export.onnx import float16 as onnx_float16
+from export.onnx.convert import bind_weights, erfc_handler, name_dims, weight_bytes
+from export.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
+from export.onnx.passes.fold_constants import fold_constants
+from export.onnx.passes.gelu import canonical_gelu
+from export.onnx.passes.layer_norm import fuse_layer_norms
+from export.onnx.passes.rms_norm import canonical_rms_norms
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
 NAME = "onnx"
@@ -97,9 +97,9 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
 
     Shared: the ONNX format derives every dtype from it and OpenVINO converts it.
     Traced under the family's `export_calls` (its inference formulation of some
-    layers), then rewritten: weight-only chains folded (onnx_fold_constants.py),
-    layer norms fused (onnx_layer_norm.py), RMS norms and GELU put in the form
-    runtimes fuse (onnx_rms_norm.py, onnx_gelu.py). Returns its path and how often each rewrite applied.
+    layers), then rewritten (export/onnx/passes/): weight-only chains folded,
+    layer norms fused, RMS norms and GELU put in the form runtimes fuse. Returns
+    its path and how often each rewrite applied.
     """
     key = (NAME, traced.name)
     if key in graphs.shared:
