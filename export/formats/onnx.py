@@ -16,10 +16,7 @@ from export.formats import DTYPES, Runner
 from export.onnx import float16 as onnx_float16
 from export.onnx.convert import bind_weights, erfc_handler, name_dims, weight_bytes
 from export.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
-from export.onnx.passes.fold_constants import fold_constants
-from export.onnx.passes.gelu import canonical_gelu
-from export.onnx.passes.layer_norm import fuse_layer_norms
-from export.onnx.passes.rms_norm import canonical_rms_norms
+from export.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
 NAME = "onnx"
@@ -97,9 +94,8 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
 
     Shared: the ONNX format derives every dtype from it and OpenVINO converts it.
     Traced under the family's `export_calls` (its inference formulation of some
-    layers), then rewritten (export/onnx/passes/): weight-only chains folded,
-    layer norms fused, RMS norms and GELU put in the form runtimes fuse. Returns
-    its path and how often each rewrite applied.
+    layers), then rewritten by the passes of export/onnx/passes/ in their order.
+    Returns its path and how often each rewrite applied.
     """
     key = (NAME, traced.name)
     if key in graphs.shared:
@@ -123,13 +119,7 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> tuple[Path, dict[str
     bind_weights(model, weights, path.with_suffix(".onnx.data") if external else None)
     name_dims(model, {**traced.input_shapes, **traced.output_shapes})
     model.producer_name = "keras-aot-export"
-    sample = graphs.sample_inputs(traced)
-    rewrites = {
-        "folded_constants": fold_constants(model, sample, graphs.scratch),
-        "layer_norms": fuse_layer_norms(model, sample, graphs.scratch),
-        "rms_norms": canonical_rms_norms(model, sample, graphs.scratch),
-        "gelus": canonical_gelu(model),
-    }
+    rewrites = run_passes(model, graphs.sample_inputs(traced), graphs.scratch)
     onnx.save_model(model, str(path))
     graphs.shared[key] = (path, rewrites)
     return path, rewrites
