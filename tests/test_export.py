@@ -155,3 +155,19 @@ def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, t
     assert len(asked) == len(graphs) and all(asked)
     ids = np.array([[5, 6, 7, 1]], np.int32)
     assert runtime.load(artifact, backend="onnxruntime").generate(ids, max_new_tokens=3).shape[0] == 1
+
+
+def test_each_onnx_graph_is_built_once_for_every_format_using_it(tiny_deberta_preset, tmp_path, monkeypatch):
+    """onnx, ort and openvino share one float32 graph (rewritten once) and one float16 conversion."""
+    from conftest import run_export
+    from export.onnx import build
+
+    calls = []
+    for module, name in ((build, "run_passes"), (build.float16, "convert")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, f=original, n=name: calls.append(n) or f(*a))
+    artifact = run_export(tiny_deberta_preset, tmp_path, dtype="float16", formats=["onnx", "ort", "openvino"])
+    assert sorted(calls) == ["convert", "run_passes"]  # one graph: the encoder
+    graphs = manifest(artifact)["formats"]
+    assert graphs["onnx"]["graphs"]["encoder"]["rewrites"]["layer_norms"] > 0
+    assert set(graphs) == {"onnx", "ort", "openvino"}
