@@ -55,7 +55,7 @@ DTYPES: dict[str, dict[str, str]] = {
         "float32": "tf2onnx from the float32 Keras model",
         "float16": "the float32 graph converted by onnxruntime's float16 converter; inputs and "
         "outputs stay float32; nodes the family marks and nodes beyond the float16 range on "
-        "calibration inputs stay float32 (export/onnx_float16.py)",
+        "calibration inputs stay float32 (export/onnx/float16.py)",
         "int8": "onnxruntime dynamic quantization of the float32 graph: per-channel int8 weights "
         "for MatMul/Gemm/Gather, activations quantized to uint8 per call; decoding steps "
         "weight-only (MatMulNBits, 8-bit blocks of 128, int8 dot products); "

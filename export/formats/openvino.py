@@ -15,7 +15,7 @@ import numpy as np
 
 from export.errors import ConversionError
 from export.formats import DTYPES, Runner
-from export.formats.onnx import float32_graph
+from export.onnx.build import float32_graph
 from export.tracing import GraphSet, TracedGraph
 
 NAME = "openvino"
@@ -48,8 +48,8 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     section = {"inference_precision": recipe.inference_precision, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
         # From the ONNX graph rather than the TF function: it carries the export-time
-        # formulation and rewrites (export/formats/onnx.py float32_graph).
-        source, _ = float32_graph(graphs, traced)
+        # formulation and rewrites (export/onnx/build.py float32_graph).
+        source = float32_graph(graphs, traced).path
         try:
             model = ov.convert_model(str(source))
         except Exception as error:  # OpenVINO raises its own untyped errors
