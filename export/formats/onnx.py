@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 
-from export.formats import DTYPES, Runner
+from export.formats import DTYPES
 from export.onnx.build import OPSET, dtype_graph
 from export.tracing import GraphSet, TracedGraph
 
@@ -36,20 +35,3 @@ def write_graph(graphs: GraphSet, traced: TracedGraph, dtype: str, path: Path) -
         shutil.copyfile(built.path.with_suffix(".onnx.data"), path.with_suffix(".onnx.data"))
         record["external_data"] = path.with_suffix(".onnx.data").name
     return record
-
-
-def runners(directory: Path, section: dict) -> dict[str, Runner]:
-    return {name: session_runner(directory / g["file"]) for name, g in section["graphs"].items()}
-
-
-def session_runner(path: Path) -> Runner:
-    """An onnxruntime CPU session on `path` (.onnx or .ort) as a Runner."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-
-    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(names, session.run(names, inputs)))
-
-    return run

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ConversionError
-from export.formats import DTYPES, Runner
+from export.formats import DTYPES
 from export.onnx.build import float32_graph
 from export.tracing import GraphSet, TracedGraph
 
@@ -136,21 +136,3 @@ def _name_outputs(model, traced: TracedGraph) -> None:
                 f"matches none of {traced.spec.output_names}."
             )
         output.get_tensor().set_names(names)
-
-
-def runners(directory: Path, section: dict) -> dict[str, Runner]:
-    import openvino as ov
-
-    core = ov.Core()
-    config = {"INFERENCE_PRECISION_HINT": section["inference_precision"]}
-
-    def runner_for(file: str) -> Runner:
-        compiled = core.compile_model(str(directory / file), "CPU", config)
-
-        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            result = compiled(inputs)
-            return {port.get_any_name(): np.asarray(value) for port, value in result.items()}
-
-        return run
-
-    return {name: runner_for(g["file"]) for name, g in section["graphs"].items()}
