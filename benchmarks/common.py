@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from export.manifest import machine, tool_versions  # noqa: E402  (no TensorFlow import)
 from export.validate import cosine_similarity  # noqa: E402  (no TensorFlow import either)
-from runtime.backends.base import available_cores  # noqa: E402
+from artifact.machine import available_cores  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 VERSIONS = (
     "tensorflow", "keras", "keras-hub", "tf2onnx", "onnxruntime", "openvino", "numpy",

@@ -90,7 +90,7 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]],
             continue  # e.g. no ONNX graph in a bfloat16 artifact
         model = runtime.load(artifact, backend=backend, verify=False, precision=precision)
         common = {"backend": backend, "ours": True, "dtype": model.dtype, "engine_precision": model.precision,
-                  "precision": precision_class(model.dtype, model.precision), **keras.get(model._engine.format, {})}
+                  "precision": precision_class(model.dtype, model.precision), **keras.get(model.engine.format, {})}
         for fields, call in calls(model, shapes):
             row = {**fields, **common}
             if reference is not None:
@@ -110,7 +110,10 @@ def reference_outputs(artifact: Path, shapes: list[tuple[int, int]]) -> dict:
 def calls(model, shapes: list[tuple[int, int]]) -> Iterator[tuple[dict, Callable[[], Any]]]:
     """(row fields, call returning the outputs) for every measurement on one loaded model:
     the encoder at each shape; for T5, greedy 64 -> 32 tokens and decode steps at 1, 64, 256."""
-    signature = model.signature["encoder"]
+    from runtime.roles import graph_with_role
+
+    encoder = graph_with_role(model.signature, "encoder")
+    signature = model.signature[encoder]
     for batch, length in shapes:
         rng = np.random.default_rng(0)
         feeds = {}
@@ -119,19 +122,20 @@ def calls(model, shapes: list[tuple[int, int]]) -> Iterator[tuple[dict, Callable
                 feeds[spec["name"]] = rng.integers(2, model.vocabulary_size, (batch, length)).astype(np.int32)
             else:
                 feeds[spec["name"]] = np.ones((batch, length), np.int32)
-        yield {"measure": "encoder", "batch": batch, "sequence": length}, partial(model.run, feeds, graph="encoder")
-    if "decoder_step" in model.signature:
+        yield {"measure": "encoder", "batch": batch, "sequence": length}, partial(model.run, feeds, graph=encoder)
+    if "generate" in model.tasks:
         yield from generation_calls(model)
 
 
 def generation_calls(model) -> Iterator[tuple[dict, Callable[[], Any]]]:
     """Greedy 64 -> 32 tokens (end token disabled so every run decodes 32), and single steps."""
     from runtime.generation import CachedDecoder, TokenIds, greedy
+    from runtime.roles import DecodingGraphs
 
     rng = np.random.default_rng(0)
     ids = rng.integers(2, model.vocabulary_size, (1, 64)).astype(np.int32)
     mask = np.ones_like(ids)
-    engine, signature = model._engine.run, model.signature["decoder_step"]
+    engine, signature = model.engine.run, DecodingGraphs.from_graphs(model.signature)
     never_ends = TokenIds(decoder_start=0, end=-1, pad=0)
 
     def generate():

@@ -17,9 +17,10 @@ import numpy as np
 
 from export.errors import GenerationAgreementError
 from export.formats import Runner
-from export.manifest import generation_ids
+from export.manifest import generation_ids, graph_entries
 from export.validate import Tolerance
 from runtime.generation import CachedDecoder, TokenIds, greedy
+from runtime.roles import DecodingGraphs
 
 PROMPT_LENGTHS = (23, 17, 11, 6)
 NEW_TOKENS = 16
@@ -30,7 +31,7 @@ def check_generation(fmt: str, runners: dict[str, Runner], graphs, tol: Toleranc
     traced = {t.name: t for t in graphs}
     ids = generation_ids(graphs.loaded)
     token_ids = TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
-    signature = {"inputs": [{"name": n, "shape": s} for n, s in traced["decoder_step"].input_shapes.items()]}
+    parts = DecodingGraphs.from_graphs(graph_entries(graphs))  # as the runtime will read them
     prompts, mask = _prompts(graphs.loaded.backbone.vocabulary_size, token_ids)
 
     def keras_engine(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -40,7 +41,7 @@ def check_generation(fmt: str, runners: dict[str, Runner], graphs, tol: Toleranc
         return runners[graph](inputs)
 
     def decoder(engine):
-        return CachedDecoder(engine, signature, prompts, mask, NEW_TOKENS)
+        return CachedDecoder(engine, parts, prompts, mask, NEW_TOKENS)
 
     reference = greedy(decoder(keras_engine), len(prompts), NEW_TOKENS, token_ids)
     forced = teacher_forced(decoder(artifact_engine), reference, token_ids)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
-from export.presets import LoadedModel
+if TYPE_CHECKING:  # presets imports the family registry; lowering needs only the type
+    from export.presets import LoadedModel
 
 POLICY_DTYPES = ("float16", "bfloat16")
 QUANTIZED_DTYPES = ("int8",)

@@ -10,16 +10,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
-from export.references import write_references, write_text_reference
+from artifact.hashing import sha256
+from artifact.machine import CPU_FLAGS, available_cores, cpu_model_and_flags
+from artifact.schema import MANIFEST, SCHEMA_VERSION
 from export.validate import tolerance
-from runtime.backends.base import available_cores
-from runtime.manifest import MANIFEST, SCHEMA_VERSION, sha256
 
 if TYPE_CHECKING:  # presets imports keras_hub lazily; keep this module light
     from export.presets import LoadedModel
-
-TOKENIZER_FILE = "tokenizer/vocabulary.spm"
 
 TOOLS = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "openvino", "numpy", "keras-aot-export")
 
@@ -32,10 +29,6 @@ def file_table(directory: Path) -> dict[str, dict[str, Any]]:
         if relative != MANIFEST:
             table[relative] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     return table
-
-
-# CPU features that decide which kernels (and precisions) run fast.
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
 def tool_versions(names: tuple[str, ...] = TOOLS, missing: str | None = "not installed") -> dict[str, str]:
@@ -52,17 +45,9 @@ def tool_versions(names: tuple[str, ...] = TOOLS, missing: str | None = "not ins
 
 def machine() -> dict[str, Any]:
     """CPU model, usable cores, relevant CPU flags, memory and OS."""
-    cpu, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpu, flags = cpu_model_and_flags()
     return {
-        "cpu": cpu,
+        "cpu": cpu or platform.processor(),
         "cores": available_cores(),
         "flags": [f for f in CPU_FLAGS if f in flags],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
@@ -76,17 +61,15 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def build_manifest(loaded, dtype, graphs, sections, parity, references, staging: Path, started, progress) -> dict[str, Any]:
-    """Write the tokenizer and reference files into `staging`, then describe everything there.
+def build_manifest(loaded, dtype, graphs, sections, parity, entries: dict[str, Any], staging: Path, started, progress) -> dict[str, Any]:
+    """Describe everything in `staging`; `entries` are the manifest records of the files
+    written beside the formats (`tokenizer`, `reference`, `text_reference`: export/side_files.py).
 
     `files` is computed last, over what is on disk, so it lists every file.
     """
-    reference = write_references(references, staging, tolerance(dtype))
-    text = write_text_reference(loaded, graphs, staging, tolerance(dtype))
-    tokenizer = _write_tokenizer(loaded, staging)
-    manifest = _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progress)
-    manifest["reference"] = reference
-    manifest["text_reference"] = text
+    manifest = _describe(loaded, dtype, graphs, sections, parity, entries["tokenizer"], started, progress)
+    manifest["reference"] = entries["reference"]
+    manifest["text_reference"] = entries["text_reference"]
     manifest["generation"] = generation_ids(loaded)
     manifest["files"] = file_table(staging)
     return manifest
@@ -142,26 +125,24 @@ def generation_ids(loaded: LoadedModel) -> dict[str, int] | None:
     return ids
 
 
-def _write_tokenizer(loaded: LoadedModel, staging: Path) -> dict[str, Any] | None:
-    tokenizer = loaded.tokenizer
-    if tokenizer is None or getattr(tokenizer, "proto", None) is None:
-        return None
-    path = staging / TOKENIZER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tokenizer.proto)
-    special = {}
-    for attr in getattr(tokenizer, "_special_token_attrs", []):
-        special[attr] = {"token": getattr(tokenizer, attr), "id": int(getattr(tokenizer, f"{attr}_id"))}
-    family = loaded.family
-    packing = {
-        "start": special[family.packing_start]["id"] if family.packing_start else None,
-        "end": special[family.packing_end]["id"] if family.packing_end else None,
-    }
+def graph_entries(graphs) -> dict[str, dict[str, Any]]:
+    """The manifest's `graphs`: per graph its role, and its inputs' and outputs' names,
+    dtypes, shapes, kinds and roles (what the runtime wires graphs together by)."""
+
+    def tensor(t, shapes: dict, *extra: str) -> dict[str, Any]:
+        entry = {"name": t.name, "dtype": t.dtype, "shape": shapes[t.name]}
+        for key in extra:
+            if getattr(t, key) is not None:
+                entry[key] = getattr(t, key)
+        return entry
+
     return {
-        "file": TOKENIZER_FILE,
-        "class": type(tokenizer).__name__,
-        "special_tokens": special,
-        "packing": packing,
+        traced.name: {
+            "role": traced.spec.role,
+            "inputs": [tensor(t, traced.input_shapes, "kind", "bound", "role") for t in traced.spec.inputs],
+            "outputs": [tensor(t, traced.output_shapes, "role") for t in traced.spec.outputs],
+        }
+        for traced in graphs
     }
 
 
@@ -188,21 +169,7 @@ def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
             "vocabulary_size": int(loaded.backbone.vocabulary_size),
             "max_sequence_length": family.sequence_limits(config),
         },
-        "graphs": {
-            traced.name: {
-                "inputs": [
-                    {"name": t.name, "dtype": t.dtype, "shape": traced.input_shapes[t.name], "kind": t.kind}
-                    | ({"bound": t.bound} if t.bound else {})
-                    for t in traced.spec.inputs
-                ],
-                "outputs": [
-                    {"name": t.name, "dtype": t.dtype, "shape": traced.output_shapes[t.name]}
-                    for t in traced.spec.outputs
-                ],
-            }
-            | ({"role": traced.spec.role} if traced.spec.role else {})
-            for traced in graphs
-        },
+        "graphs": graph_entries(graphs),
         "formats": sections,
         "tokenizer": tokenizer,
         # What parity had to meet at this dtype (export/tolerances.json); null: recorded only.

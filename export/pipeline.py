@@ -10,12 +10,14 @@ from typing import Sequence
 
 import numpy as np
 
+from artifact.schema import DECODING_STEP
 from export.errors import ConversionError, UnsupportedRequestError, raised_as
 from export.fidelity import check_generation
-from export.formats import check_dtype, formats_for, get_format
-from export.manifest import build_manifest, write_manifest
+from export.formats import check_dtype, formats_for, get_format, validation_runners
+from export.manifest import build_manifest, graph_entries, write_manifest
 from export.presets import LoadedModel, load_model
 from export.progress import Progress
+from export.side_files import write_side_files
 from export.staging import SCRATCH, staged_directory
 from export.validate import CASES, case_inputs, tolerance, validate_format
 
@@ -70,9 +72,9 @@ def export_model(
                     options = (format_options or {}).get(name, {})
                     sections[name] = module.write(graphs, staging, dtype, **options)
                 with progress.stage(f"validate {name}"):
-                    runners = module.runners(staging, sections[name])
+                    runners = validation_runners(name, staging, sections[name], graph_entries(graphs), dtype)
                     records = validate_format(name, runners, references, tol, specs)
-                    if loaded.family.generation is not None and "decoder_step" in specs:
+                    if loaded.family.generation is not None and any(s.role == DECODING_STEP for s in specs.values()):
                         sections[name]["generation"] = check_generation(name, runners, graphs, tol)
                     parity += records
                     del runners
@@ -81,7 +83,8 @@ def export_model(
         finally:
             graphs.close()
         with progress.stage("write"):
-            manifest = build_manifest(loaded, dtype, graphs, sections, parity, references, staging, started, progress)
+            entries = write_side_files(loaded, graphs, references, dtype, staging)
+            manifest = build_manifest(loaded, dtype, graphs, sections, parity, entries, staging, started, progress)
             write_manifest(staging, manifest)
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final

@@ -7,7 +7,7 @@ Two function flavours:
   a graph with no large constants, which is what keeps the ONNX conversion small
   and fast: frozen into constants, each weight gets copied ~25 times inside the
   converter (22.6 GB peak for deberta_v3_base_en). The weight arguments become
-  ONNX initializers afterwards (see export/onnx_graph.py).
+  ONNX initializers afterwards (see export/onnx/convert.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from export.families import GraphSpec
+from export.onnx.cache import OnnxGraphs
 
 # keras_hub's T5 attention layers receive Keras masks they ignore by design;
 # the warning is noise on every trace.
@@ -64,7 +65,8 @@ class GraphSet:
     rebuilt at another dtype (formats that lower in Keras); `sample_inputs`
     makes inputs for calibration, drawn apart from the validation cases.
     `scratch` is a private directory for intermediate files that formats share
-    (the float32 ONNX graph OpenVINO converts from); `close` removes it.
+    (the float32 ONNX graph OpenVINO converts from); `onnx` keeps track of the
+    ONNX graphs built there (export/onnx/build.py); `close` removes both.
     """
 
     def __init__(self, loaded, scratch: Path | None = None) -> None:
@@ -74,7 +76,7 @@ class GraphSet:
         # Inside the export's staging directory, so a killed export leaves nothing elsewhere.
         self._scratch_path = scratch
         self._scratch: tempfile.TemporaryDirectory | None = None
-        self.shared: dict[Any, Any] = {}  # what one format built for others, by key
+        self.onnx = OnnxGraphs()
 
     @property
     def scratch(self) -> Path:
@@ -91,7 +93,7 @@ class GraphSet:
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
-        self.shared.clear()
+        self.onnx.clear()
 
     def __iter__(self):
         return iter(self.graphs)
@@ -136,7 +138,7 @@ def model_config(loaded) -> dict[str, Any]:
 
 def trace_graph(model: keras.Model, backbone: keras.Model, graph: GraphSpec, static: dict[str, int]) -> TracedGraph:
     """`graph` cut from `model` (a backbone or task), or built on `backbone` by its builder."""
-    model = graph.builder(backbone) if graph.builder else sub_model(model, graph)
+    model = graph.builder(backbone) if graph.builder else sub_model(backbone if graph.from_backbone else model, graph)
     inputs = {t.name: resolve_dims(t.dims, static) for t in graph.inputs}
     outputs = {t.name: resolve_dims(t.dims, static) for t in graph.outputs}
     signature = [

@@ -1,8 +1,8 @@
-"""Greedy and beam-search decoding over an encoder + cached decoder-step artifact.
+"""Greedy and beam-search decoding over an encoder + cached decoding-step artifact.
 
-Graphs used (see graphs/README.md, "Generation"): `encoder`, then
-`cross_attention_cache` once per input, then `decoder_step` once per token with
-a fixed-length self-attention cache written at `cache_update_index`.
+Graphs used, found by role (runtime/roles.py; graphs/README.md, "Generation"): the
+encoder, then the cross cache once per input, then the decoding step once per
+token with a fixed-length self-attention cache written at the cache index.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from runtime.errors import InputError
+from runtime.errors import ArtifactError, InputError
+from runtime.roles import DecodingGraphs
 
 Engine = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -67,30 +68,33 @@ def check_generation_memory(step: dict, batch: int, beams: int, new_tokens: int,
 class CachedDecoder:
     """Holds one generation's caches; `step` feeds one token per row and returns logits."""
 
-    def __init__(self, run: Engine, signature: dict, token_ids: np.ndarray, mask: np.ndarray, length: int, copies: int = 1):
-        encoded = run("encoder", {"encoder_token_ids": token_ids, "encoder_padding_mask": mask})
-        cross = run("cross_attention_cache", {"encoder_sequence_output": encoded["encoder_sequence_output"]})
+    def __init__(self, run: Engine, parts: DecodingGraphs, token_ids: np.ndarray, mask: np.ndarray, length: int, copies: int = 1):
+        encoded = run(parts.encoder, {parts.encoder_ids: token_ids, parts.encoder_mask: mask})
+        cross = run(parts.cross_cache, {parts.cross_hidden: encoded[parts.encoder_hidden]})
         # Beam search decodes `copies` rows per input: repeat once, here, not per step.
         self.mask = np.repeat(mask, copies, axis=0)
-        self.cross = np.repeat(cross["cross_attention_cache"], copies, axis=0)
-        shape = next(t["shape"] for t in signature["inputs"] if t["name"] == "self_attention_cache")
-        _, layers, pair, _, heads, head_dim = shape
-        self.cache = np.zeros((self.mask.shape[0], layers, pair, length, heads, head_dim), np.float32)
-        self.run = run
+        self.cross = np.repeat(cross[parts.cross_kv], copies, axis=0)
+        rows = self.mask.shape[0]
+        shape = [rows if d == "batch" else length if d == parts.cache_axis else d for d in parts.cache_shape]
+        if not all(isinstance(d, int) for d in shape):
+            raise ArtifactError(f"The {parts.step_cache!r} cache has axes {list(parts.cache_shape)} the runtime cannot size.")
+        self.cache = np.zeros(shape, np.float32)
+        self.parts, self.run = parts, run
 
     def step(self, tokens: np.ndarray, index: int) -> np.ndarray:
+        parts = self.parts
         outputs = self.run(
-            "decoder_step",
+            parts.step,
             {
-                "encoder_padding_mask": self.mask,
-                "decoder_token_ids": tokens.astype(np.int32).reshape(-1, 1),
-                "self_attention_cache": self.cache,
-                "cache_update_index": np.array(index, np.int32),
-                "cross_attention_cache": self.cross,
+                parts.step_mask: self.mask,
+                parts.step_ids: tokens.astype(np.int32).reshape(-1, 1),
+                parts.step_cache: self.cache,
+                parts.step_index: np.array(index, np.int32),
+                parts.step_cross_kv: self.cross,
             },
         )
-        self.cache = outputs["next_self_attention_cache"]
-        return outputs["logits"]
+        self.cache = outputs[parts.next_cache]
+        return outputs[parts.logits]
 
     def reorder(self, rows: np.ndarray) -> None:
         """Keep the cache rows of the surviving beams (rows index the flat batch x beams axis)."""

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from artifact.hashing import sha256
+from artifact.schema import MANIFEST, SUPPORTED_SCHEMA_VERSIONS
 from runtime.errors import ArtifactError
-
-SCHEMA_VERSION = 1  # what export writes
-SUPPORTED_SCHEMA_VERSIONS = (1,)
-MANIFEST = "manifest.json"
 
 
 def read_manifest(directory: Path, verify: bool = True) -> dict[str, Any]:
@@ -29,8 +26,11 @@ def read_manifest(directory: Path, verify: bool = True) -> dict[str, Any]:
         raise ArtifactError(f"{path} holds {type(manifest).__name__}; expected a JSON object.")
     version = manifest.get("schema_version")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
+        # Version 1 manifests lack the graph and tensor roles the runtime wires graphs by;
+        # they were written by this project's own earlier exports, so re-exporting is the fix.
         raise ArtifactError(
-            f"{path} has schema_version {version!r}; this runtime reads {SUPPORTED_SCHEMA_VERSIONS}."
+            f"{path} has schema_version {version!r}; this runtime reads {SUPPORTED_SCHEMA_VERSIONS}. "
+            "Re-export the preset with this version (make export PRESET=...)."
         )
     check_structure(manifest, path)
     for relative in manifest["files"]:
@@ -101,6 +101,8 @@ def check_structure(manifest: dict[str, Any], path: Path) -> None:
         outputs = graph.get("outputs") if isinstance(graph, dict) else None
         if not isinstance(inputs, list) or not isinstance(outputs, list):
             raise ArtifactError(f"{path}: graphs[{name!r}] must have 'inputs' and 'outputs' lists.")
+        if not isinstance(graph.get("role"), str):
+            raise ArtifactError(f"{path}: graphs[{name!r}] must have a 'role' (a string); found {graph.get('role')!r}.")
         for spec in inputs + outputs:
             if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("shape"), list)):
                 raise ArtifactError(f"{path}: graphs[{name!r}] has a tensor entry without a name and shape: {spec!r}.")
@@ -162,11 +164,3 @@ def verify_files(directory: Path, files: dict[str, dict[str, Any]]) -> None:
             )
         if sha256(path) != entry.get("sha256"):
             raise ArtifactError(f"Artifact file {relative} does not match its sha256 (altered or corrupt).")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()

@@ -10,6 +10,7 @@ import pytest
 
 import runtime
 from conftest import TINY_T5, run_export, save_preset
+from schema_doc import undocumented_keys
 from export.errors import ParityError, UnsupportedRequestError
 from export.fidelity import agreement_rate, forced_agreement
 from export.formats import formats_for
@@ -53,6 +54,7 @@ def _check_bounds(artifact, dtype):
         assert records and all(r["cosine"] >= bound.min_cosine for r in records)
         assert all(np.isfinite(r["max_abs_diff"]) for r in records)
         assert section["method"]
+    assert undocumented_keys(manifest) == []  # graphs/README.md covers every dtype's entries
     return manifest
 
 
@@ -127,7 +129,7 @@ def test_t5_whose_activations_overflow_float16_still_exports(tmp_path, t5_vocabu
     import onnx
     import onnxruntime as ort
 
-    from export import onnx_float16
+    from export.onnx.float16 import convert as convert_float16, large_tensors
 
     preset = save_preset(tmp_path / "hot_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
     model = keras_hub.models.Backbone.from_preset(str(preset))
@@ -141,10 +143,10 @@ def test_t5_whose_activations_overflow_float16_still_exports(tmp_path, t5_vocabu
     with np.load(float32 / "reference" / "encoder.npz") as data:
         feeds = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("input:")}
         expected = data["output:encoder_sequence_output"]
-    naive, _ = onnx_float16.convert(encoder, keep_patterns=(), calibration=[])
+    naive, _ = convert_float16(encoder, keep_patterns=(), calibration=[])
     naive_out = ort.InferenceSession(naive.SerializeToString()).run(None, feeds)[0]
     assert not np.all(np.isfinite(naive_out)) or cosine_similarity(naive_out, expected) < 0.9
-    assert onnx_float16.large_tensors(encoder, [feeds])  # the float32 graph does exceed the range
+    assert large_tensors(encoder, [feeds])  # the float32 graph does exceed the range
 
     float16 = run_export(preset, tmp_path / "graphs", dtype="float16", formats=["onnx"])
     manifest = json.loads((float16 / "manifest.json").read_text())

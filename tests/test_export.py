@@ -10,7 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from export.manifest import SCHEMA_VERSION, sha256
+from artifact.hashing import sha256
+from artifact.schema import SCHEMA_VERSION
 
 
 def manifest(artifact: Path) -> dict:
@@ -122,9 +123,9 @@ def test_seed_preset_with_random_weights_is_marked(tmp_path, monkeypatch):
 
 def test_large_weights_go_to_external_data(tiny_deberta_preset, tmp_path, monkeypatch):
     from conftest import run_export
-    from export.formats import onnx as onnx_format
+    from export.onnx import build
 
-    monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_BYTES", 0)
+    monkeypatch.setattr(build, "EXTERNAL_DATA_BYTES", 0)
     artifact = run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
     entry = manifest(artifact)["formats"]["onnx"]["graphs"]["encoder"]
     assert entry["external_data"] == "onnx/encoder.onnx.data"
@@ -138,20 +139,36 @@ def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, t
     """A quarter of a large model's weights can still pass protobuf's 2 GiB (t5_1.1_xl's backbone)."""
     import runtime
     from conftest import run_export
-    from export.formats import onnx as onnx_format
+    from export.onnx import build
 
     from conftest import TINY_T5, save_preset
 
     # Weights of a scale int8 holds (the std 0.3 fixture is built for diverse generation).
     preset = save_preset(tmp_path / "mild_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
-    monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_BYTES", 0)
+    monkeypatch.setattr(build, "EXTERNAL_DATA_BYTES", 0)
     asked = []  # (a tiny model has no tensor above the 1 KiB that goes to the data file)
     for name in ("quantize_dynamic_int8", "quantize_weights_int8"):
-        quantize = getattr(onnx_format, name)
-        monkeypatch.setattr(onnx_format, name, lambda s, p, external, q=quantize: asked.append(external) or q(s, p, external))
+        quantize = getattr(build, name)
+        monkeypatch.setattr(build, name, lambda s, p, external, q=quantize: asked.append(external) or q(s, p, external))
     artifact = run_export(preset, tmp_path, dtype="int8", formats=["onnx"])
     graphs = manifest(artifact)["formats"]["onnx"]["graphs"]
     assert {g["int8"]["method"] for g in graphs.values()} == {"dynamic", "weights_only"}  # both quantizers
     assert len(asked) == len(graphs) and all(asked)
     ids = np.array([[5, 6, 7, 1]], np.int32)
     assert runtime.load(artifact, backend="onnxruntime").generate(ids, max_new_tokens=3).shape[0] == 1
+
+
+def test_each_onnx_graph_is_built_once_for_every_format_using_it(tiny_deberta_preset, tmp_path, monkeypatch):
+    """onnx, ort and openvino share one float32 graph (rewritten once) and one float16 conversion."""
+    from conftest import run_export
+    from export.onnx import build
+
+    calls = []
+    for module, name in ((build, "run_passes"), (build.float16, "convert")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, f=original, n=name: calls.append(n) or f(*a))
+    artifact = run_export(tiny_deberta_preset, tmp_path, dtype="float16", formats=["onnx", "ort", "openvino"])
+    assert sorted(calls) == ["convert", "run_passes"]  # one graph: the encoder
+    graphs = manifest(artifact)["formats"]
+    assert graphs["onnx"]["graphs"]["encoder"]["rewrites"]["layer_norms"] > 0
+    assert set(graphs) == {"onnx", "ort", "openvino"}

@@ -15,17 +15,15 @@ from export.formats import onnx as onnx_format
 
 
 def test_parity_failure_raises_naming_output_and_leaves_nothing(tiny_deberta_preset, tmp_path, monkeypatch):
-    original = onnx_format.runners
+    """Validation runs the runtime's own backend: skew what it returns and the export fails."""
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
-    def skewed(directory, section):
-        runners = original(directory, section)
+    original = OnnxRuntimeBackend.run
 
-        def run(inputs):
-            return {k: v + 1e-3 for k, v in runners["encoder"](inputs).items()}
+    def skewed(self, graph, inputs):
+        return {k: v + 1e-3 for k, v in original(self, graph, inputs).items()}
 
-        return {"encoder": run}
-
-    monkeypatch.setattr(onnx_format, "runners", skewed)
+    monkeypatch.setattr(OnnxRuntimeBackend, "run", skewed)
     with pytest.raises(ParityError) as error:
         run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
     assert error.value.graph == "encoder" and error.value.output == "sequence_output"

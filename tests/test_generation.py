@@ -10,7 +10,7 @@ import pytest
 
 import runtime
 from runtime import InputError
-from runtime.generation import CachedDecoder, TokenIds, beam_search, greedy
+from runtime.generation import TokenIds, greedy
 
 BACKENDS = ["onnxruntime", "openvino"]
 NEW_TOKENS = 10
@@ -109,7 +109,7 @@ def test_generate_from_text(t5_artifact):
     texts = ["the quick brown fox", "dog", ""]
     out = model.generate(texts, max_new_tokens=6)
     assert len(out) == 3 and all(isinstance(t, str) for t in out)
-    ids, mask = model._pack_texts(texts, None, "encoder")
+    ids, mask = model.pack_texts(texts, "encoder")
     again = model.generate(ids, max_new_tokens=6, padding_mask=mask)
     special = set(model.manifest["generation"].values())
     assert out == model.tokenizer.detokenize([[t for t in r if t not in special] for r in again])

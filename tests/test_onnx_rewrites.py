@@ -11,11 +11,12 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.onnx_fold_constants import fold_constants
-from export.onnx_gelu import canonical_gelu
-from export.onnx_int8 import fold_weight_transposes, quantize_weights_int8
-from export.onnx_layer_norm import fuse_layer_norms
-from export.onnx_rms_norm import canonical_rms_norms
+from export.onnx.int8 import fold_weight_transposes, quantize_weights_int8
+from export.onnx.passes import PASSES, run_passes
+from export.onnx.passes.fold_constants import fold_constants
+from export.onnx.passes.gelu import canonical_gelu
+from export.onnx.passes.layer_norm import fuse_layer_norms
+from export.onnx.passes.rms_norm import canonical_rms_norms
 
 
 def _model(nodes, inputs, outputs, initializers) -> onnx.ModelProto:
@@ -108,7 +109,7 @@ def test_fold_constants_leaves_a_large_broadcast(tmp_path):
 
 
 def _keras_layer_norm(mean_op: str = "GlobalAveragePool") -> onnx.ModelProto:
-    """Keras's layer norm over the last axis as tf2onnx writes it (see export/onnx_layer_norm.py)."""
+    """Keras's layer norm over the last axis as tf2onnx writes it (see export/onnx/passes/layer_norm.py)."""
     rng = np.random.default_rng(0)
     mean = (lambda i, o: helper.make_node(mean_op, [i], [o])) if mean_op == "GlobalAveragePool" else (
         lambda i, o: helper.make_node("ReduceMean", [i], [o], axes=[-1], keepdims=1))
@@ -176,7 +177,7 @@ def test_tf_gelu_becomes_the_form_onnxruntime_fuses(tmp_path):
 
 
 def _t5_rms_norm(rank: int = 3) -> onnx.ModelProto:
-    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/onnx_rms_norm.py): the mean is a
+    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/onnx/passes/rms_norm.py): the mean is a
     GlobalAveragePool at rank 3, a ReduceMean over the last axis at rank 2 (the decoding step)."""
     mean = helper.make_node("GlobalAveragePool", ["sq"], ["mean"]) if rank == 3 else helper.make_node(
         "ReduceMean", ["sq"], ["mean"], axes=[rank - 1], keepdims=1)
@@ -204,6 +205,60 @@ def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path, rank):
     assert _counts(model) == {"Pow": 1, "ReduceMean": 1, "Add": 1, "Sqrt": 1, "Div": 1, "Mul": 1}
     np.testing.assert_allclose(_run(model, x=x), before, rtol=1e-5, atol=1e-6)
     assert _ort_optimized_ops(model, tmp_path) == ["SimplifiedLayerNormalization"]
+
+
+def test_registry_runs_the_passes_in_order_under_their_manifest_keys():
+    assert [(p.name, p.apply) for p in PASSES] == [
+        ("folded_constants", fold_constants),
+        ("layer_norms", fuse_layer_norms),
+        ("rms_norms", canonical_rms_norms),
+        ("gelus", canonical_gelu),
+    ]
+
+
+def _feeds(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Valid inputs of the hand-built graphs: `ids` as `_run` feeds it, x spread over [-2, 2]."""
+    feeds = {"ids": np.array([1], np.int64)} if any(i.name == "ids" for i in model.graph.input) else {}
+    dims = model.graph.input[0].type.tensor_type.shape.dim  # x; symbolic dims: 2, then 5
+    shape = [d.dim_value or (2, 5)[min(k, 1)] for k, d in enumerate(dims)]
+    feeds["x"] = np.linspace(-2, 2, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    return feeds
+
+
+# Per pass: a graph it rewrites, nodes before, how often it applies, nodes after.
+CASES = {
+    "folded_constants": (_weight_chains, 10, 2, 7),
+    "layer_norms": (_keras_layer_norm, 13, 1, 1),
+    "rms_norms": (_t5_rms_norm, 7, 1, 6),
+    "gelus": (_tf_gelu, 6, 1, 5),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_run_passes_rewrites_each_pattern_with_todays_node_counts(tmp_path, name):
+    build, before, applied, after = CASES[name]
+    model = build()
+    feeds = _feeds(model)
+    expected = _run(model, **feeds)
+    assert len(model.graph.node) == before
+    counts = run_passes(model, feeds, tmp_path)
+    assert list(counts) == [p.name for p in PASSES]  # the manifest's key order
+    assert counts == {p.name: applied if p.name == name else 0 for p in PASSES}
+    assert len(model.graph.node) == after
+    onnx.checker.check_model(model)
+    np.testing.assert_allclose(_run(model, **feeds), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_run_passes_checks_every_precondition_before_editing(tmp_path):
+    model = _keras_layer_norm()
+    with pytest.raises(ValueError, match="folded_constants.*layer_norms.*rms_norms") as error:
+        run_passes(model, None, None)  # three passes evaluate the graph
+    assert "gelus" not in str(error.value) and len(model.graph.node) == 13
+    for version, refused in ((16, "layer_norms"), (18, "rms_norms")):
+        model.opset_import[0].version = version
+        with pytest.raises(ValueError, match=f"{refused}: needs ONNX opset"):
+            run_passes(model, _feeds(model), tmp_path)
+        assert len(model.graph.node) == 13
 
 
 def test_t5_export_rewrites_every_rms_norm(t5_artifact):

@@ -10,6 +10,7 @@ import pytest
 import runtime
 from conftest import corpus, preset_tokenizer as _tokenizer, run_export
 from export.errors import UnsupportedRequestError
+from schema_doc import undocumented_keys
 
 # Empty, long (truncated), non-ASCII and ordinary texts.
 TEXTS = ["", "the quick brown fox", "über café 東京 naïve données", " ".join(corpus(30, seed=3)), "dog"]
@@ -18,6 +19,7 @@ PAIRS = [(a, b) for a, b in zip(TEXTS, reversed(TEXTS))]
 
 def test_classifier_manifest_records_task_and_preprocessing(classifier_artifact):
     m = json.loads((classifier_artifact / "manifest.json").read_text())
+    assert undocumented_keys(m) == []
     assert m["task"] == {"kind": "text_classifier", "class": "DebertaV3TextClassifier", "activation": "linear"}
     assert m["model_class"] == "DebertaV3TextClassifier"
     assert list(m["graphs"]) == ["classifier"]
@@ -44,7 +46,7 @@ def keras_pack(task, inputs):
 def test_packing_equals_keras_hub_preprocessor(classifier, classifier_artifact, inputs):
     task, _ = classifier
     model = runtime.load(classifier_artifact, backend="onnxruntime")
-    ours, mask = model._pack_texts(inputs, None, "classifier")
+    ours, mask = model.pack_texts(inputs, "classifier")
     expected_ids, expected_mask = keras_pack(task, inputs)
     for row in range(len(inputs)):
         n = int(expected_mask[row].sum())
@@ -85,7 +87,7 @@ def test_fill_mask_equals_task_logits(masked_lm):
     texts = ["the quick [MASK] fox", "[MASK] dog [MASK]"]
     filled = model.fill_mask(texts, top_k=3)
     assert [len(f) for f in filled] == [1, 2] and all(len(options) == 3 for f in filled for options in f)
-    token_ids, mask = model._pack_texts(texts, None, "masked_lm")
+    token_ids, mask = model.pack_texts(texts, "masked_lm")
     mask_id = model.manifest["preprocessing"]["mask_token_id"]
     found = [np.flatnonzero(row == mask_id).tolist() for row in token_ids]
     assert [len(f) for f in found] == [1, 2]  # "[MASK]" tokenizes to the mask id
@@ -120,6 +122,7 @@ def test_seq2seq_generate_from_text_equals_task_generate(seq2seq):
     task, artifact = seq2seq
     model = runtime.load(artifact, backend="onnxruntime")
     m = model.manifest
+    assert undocumented_keys(m) == []
     assert m["task"]["kind"] == "seq2seq_lm"
     assert m["preprocessing"]["encoder_sequence_length"] == task.preprocessor.encoder_sequence_length
     assert set(m["graphs"]) == {"encoder", "cross_attention_cache", "decoder_step"}

@@ -15,10 +15,12 @@ from export.formats.xla_aot import parse_buckets
 from runtime.errors import BackendUnavailableError, InputError
 
 from conftest import AOT_BUCKETS as BUCKETS
+from schema_doc import undocumented_keys
 
 
 def test_buckets_are_compiled_and_validated_with_padding(aot_artifact):
     manifest = json.loads((aot_artifact / "manifest.json").read_text())
+    assert undocumented_keys(manifest) == []
     section = manifest["formats"]["xla_aot"]
     buckets = section["graphs"]["encoder"]["buckets"]
     assert [(b["batch"], b["sequence"]) for b in buckets] == BUCKETS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from export.errors import UnknownPresetError, UnsupportedModelError
-from export.families.base import FamilySpec, GraphSpec, SeedPreset, TensorSpec
+from export.families.base import GRAPH_ROLES, INPUT_KINDS, TENSOR_ROLES, FamilySpec, GraphSpec, SeedPreset, TensorSpec
 
 FAMILIES: dict[str, FamilySpec] = {}
 
@@ -11,8 +11,31 @@ FAMILIES: dict[str, FamilySpec] = {}
 def register(spec: FamilySpec) -> FamilySpec:
     if spec.name in FAMILIES:
         raise ValueError(f"Family {spec.name!r} is registered twice.")
+    check_roles(spec)
     FAMILIES[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    """Forget a family (tests that register one of their own)."""
+    FAMILIES.pop(name, None)
+
+
+def check_roles(spec: FamilySpec) -> None:
+    """ValueError, at registration, for a role or kind the runtime would not understand."""
+    for graph in spec.all_graphs():
+        if graph.role not in GRAPH_ROLES:
+            raise ValueError(f"{spec.name}: graph {graph.name!r} has role {graph.role!r}; expected one of {GRAPH_ROLES}.")
+        for tensor in graph.inputs + graph.outputs:
+            if tensor.role is not None and tensor.role not in TENSOR_ROLES:
+                raise ValueError(
+                    f"{spec.name}: {graph.name}.{tensor.name} has role {tensor.role!r}; expected one of {TENSOR_ROLES}."
+                )
+        for tensor in graph.inputs:
+            if tensor.kind not in INPUT_KINDS:
+                raise ValueError(
+                    f"{spec.name}: input {graph.name}.{tensor.name} has kind {tensor.kind!r}; expected one of {INPUT_KINDS}."
+                )
 
 
 def family_for_class(class_name: str) -> FamilySpec:
@@ -57,6 +80,7 @@ __all__ = [
     "TensorSpec",
     "family_for_class",
     "register",
+    "unregister",
     "seed_preset",
     "seed_presets",
 ]

@@ -9,22 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Mapping
 
-# Kinds of graph inputs. They decide how validation data is generated and how
-# the runtime checks a call: token ids must lie in [0, vocabulary_size), a
-# padding mask is 1 for real tokens then 0 for padding, a state is any finite
-# float tensor (a key/value cache), a cache index is a scalar position below
-# the size of the axis named by `bound`.
-TOKEN_IDS = "token_ids"
-PADDING_MASK = "padding_mask"
-STATE = "state"
-CACHE_INDEX = "cache_index"
-POSITIONS = "positions"  # indices into the axis named by `bound` (masked-LM mask positions)
-INPUT_KINDS = (TOKEN_IDS, PADDING_MASK, STATE, CACHE_INDEX, POSITIONS)
-
-# Graph roles that change how a graph is converted. A decoding step runs one token
-# per row per call: its cost is reading the weights, so int8 quantizes the weights
-# only (activations stay float; per-call activation quantization buys nothing there).
-DECODING_STEP = "decoding_step"
+# Input kinds, graph roles and tensor roles are the artifact's vocabulary, shared with
+# the runtime (artifact/schema.py explains each).
+from artifact.schema import (  # noqa: F401  (re-exported for family modules)
+    CACHE_INDEX,
+    CLASSIFIER,
+    CROSS_CACHE,
+    CROSS_KV,
+    DECODING_STEP,
+    ENCODER,
+    ENCODER_DECODER,
+    GRAPH_ROLES,
+    HIDDEN,
+    INPUT_KINDS,
+    LOGITS,
+    MASKED_LM,
+    NEXT_SELF_CACHE,
+    PADDING_MASK,
+    POSITIONS,
+    SELF_CACHE,
+    STATE,
+    TENSOR_ROLES,
+    TOKEN_IDS,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class TensorSpec:
     dtype: str = "int32"
     kind: str | None = None
     bound: str | None = None  # CACHE_INDEX, POSITIONS: the axis whose size bounds the values
+    role: str | None = None  # what the runtime feeds it or reads from it (TENSOR_ROLES)
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,10 @@ class GraphSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     builder: Callable[[Any], Any] | None = None
-    role: str | None = None  # DECODING_STEP, or None for a graph over whole sequences
+    role: str = ENCODER  # what it computes (GRAPH_ROLES): how the runtime uses it
+    # A task's graph cut from the task's backbone rather than from the task model
+    # (whose outputs may be only the head's, e.g. a seq2seq LM's logits).
+    from_backbone: bool = False
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -115,7 +126,7 @@ class FamilySpec:
     # attribute names, with the ids to use when the preset has no tokenizer.
     generation: Mapping[str, tuple[str, int]] | None = None
     tasks: tuple[TaskSpec, ...] = ()
-    # Regexes on ONNX node names kept float32 in float16 ONNX graphs (export/onnx_float16.py).
+    # Regexes on ONNX node names kept float32 in float16 ONNX graphs (export/onnx/float16.py).
     float16_keep_float32: tuple[str, ...] = ()
     # (format, dtype) -> why this family cannot be exported so; refused before any work.
     refused_dtypes: Mapping[tuple[str, str], str] = field(default_factory=dict)
@@ -124,6 +135,10 @@ class FamilySpec:
     # fewer, larger ops (e.g. export/families/deberta_v3_attention.py). Validation
     # compares the result with the unpatched Keras model.
     export_calls: Callable[[], ContextManager[None]] | None = None
+
+    def all_graphs(self) -> tuple[GraphSpec, ...]:
+        """The backbone's graphs and every task's."""
+        return self.graphs + tuple(g for task in self.tasks for g in task.graphs)
 
     def task(self, kind_or_class: str) -> TaskSpec:
         for task in self.tasks:

@@ -6,6 +6,11 @@ from typing import Any, Mapping
 
 from export.families import register
 from export.families.base import (
+    CLASSIFIER,
+    ENCODER,
+    HIDDEN,
+    LOGITS,
+    MASKED_LM,
     PADDING_MASK,
     POSITIONS,
     TOKEN_IDS,
@@ -65,7 +70,7 @@ TASKS = (
     TaskSpec(
         "text_classifier",
         "DebertaV3TextClassifier",
-        (GraphSpec("classifier", _TEXT_INPUTS, (TensorSpec("logits", ("batch", "classes"), "float32"),)),),
+        (GraphSpec("classifier", _TEXT_INPUTS, (TensorSpec("logits", ("batch", "classes"), "float32", role=LOGITS),), role=CLASSIFIER),),
     ),
     TaskSpec(
         "masked_lm",
@@ -74,7 +79,8 @@ TASKS = (
             GraphSpec(
                 "masked_lm",
                 _TEXT_INPUTS + (TensorSpec("mask_positions", ("batch", "masks"), kind=POSITIONS, bound="sequence"),),
-                (TensorSpec("logits", ("batch", "masks", "vocabulary"), "float32"),),
+                (TensorSpec("logits", ("batch", "masks", "vocabulary"), "float32", role=LOGITS),),
+                role=MASKED_LM,
             ),
         ),
     ),
@@ -103,11 +109,9 @@ SPEC = register(
         graphs=(
             GraphSpec(
                 name="encoder",
-                inputs=(
-                    TensorSpec("token_ids", ("batch", "sequence"), kind=TOKEN_IDS),
-                    TensorSpec("padding_mask", ("batch", "sequence"), kind=PADDING_MASK),
-                ),
-                outputs=(TensorSpec("sequence_output", ("batch", "sequence", "hidden"), "float32"),),
+                inputs=_TEXT_INPUTS,
+                outputs=(TensorSpec("sequence_output", ("batch", "sequence", "hidden"), "float32", role=HIDDEN),),
+                role=ENCODER,
             ),
         ),
         count_params=count_params,

@@ -7,8 +7,15 @@ from typing import Any, Mapping
 from export.families import register
 from export.families.base import (
     CACHE_INDEX,
+    CROSS_CACHE,
+    CROSS_KV,
     DECODING_STEP,
+    ENCODER_DECODER,
+    HIDDEN,
+    LOGITS,
+    NEXT_SELF_CACHE,
     PADDING_MASK,
+    SELF_CACHE,
     STATE,
     TOKEN_IDS,
     FamilySpec,
@@ -107,28 +114,29 @@ _ENCODER_INPUTS = (
     TensorSpec("encoder_token_ids", ("batch", "encoder_sequence"), kind=TOKEN_IDS),
     TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
 )
-_ENCODER_OUTPUT = TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32")
+_ENCODER_OUTPUT = TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32", role=HIDDEN)
 _ENCODER_GRAPH = GraphSpec(name="encoder", inputs=_ENCODER_INPUTS, outputs=(_ENCODER_OUTPUT,))
 
 _GENERATION_GRAPHS = (
     GraphSpec(
         name="cross_attention_cache",
-        inputs=(TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32", STATE),),
-        outputs=(TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32"),),
+        inputs=(TensorSpec("encoder_sequence_output", ("batch", "encoder_sequence", "hidden"), "float32", STATE, role=HIDDEN),),
+        outputs=(TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", role=CROSS_KV),),
         builder=_cross_attention_cache,
+        role=CROSS_CACHE,
     ),
     GraphSpec(
         name="decoder_step",
         inputs=(
             TensorSpec("encoder_padding_mask", ("batch", "encoder_sequence"), kind=PADDING_MASK),
             TensorSpec("decoder_token_ids", ("batch", "step"), kind=TOKEN_IDS),
-            TensorSpec("self_attention_cache", _CACHE_DIMS, "float32", STATE),
+            TensorSpec("self_attention_cache", _CACHE_DIMS, "float32", STATE, role=SELF_CACHE),
             TensorSpec("cache_update_index", (), kind=CACHE_INDEX, bound="cache_sequence"),
-            TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", STATE),
+            TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", STATE, role=CROSS_KV),
         ),
         outputs=(
-            TensorSpec("logits", ("batch", "vocabulary"), "float32"),
-            TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32"),
+            TensorSpec("logits", ("batch", "vocabulary"), "float32", role=LOGITS),
+            TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32", role=NEXT_SELF_CACHE),
         ),
         builder=_decoder_step,
         role=DECODING_STEP,
@@ -142,12 +150,6 @@ def _export_calls():
     return export_decoder_step()
 
 
-def _backbone_encoder(backbone):
-    from export.tracing import sub_model
-
-    return sub_model(backbone, _ENCODER_GRAPH)
-
-
 # The task adds no weights: T5Seq2SeqLM's LM head is the backbone's (tied or untied)
 # embedding, already in decoder_step. Its encoder graph is cut from the backbone,
 # since the task model's own outputs are only the LM logits.
@@ -155,7 +157,7 @@ TASKS = (
     TaskSpec(
         "seq2seq_lm",
         "T5Seq2SeqLM",
-        (GraphSpec("encoder", _ENCODER_INPUTS, (_ENCODER_OUTPUT,), builder=_backbone_encoder),)
+        (GraphSpec("encoder", _ENCODER_INPUTS, (_ENCODER_OUTPUT,), from_backbone=True),)
         + _GENERATION_GRAPHS,
     ),
 )
@@ -179,6 +181,7 @@ SPEC = register(
                     _ENCODER_OUTPUT,
                     TensorSpec("decoder_sequence_output", ("batch", "decoder_sequence", "hidden"), "float32"),
                 ),
+                role=ENCODER_DECODER,
             ),
             *_GENERATION_GRAPHS,
         ),

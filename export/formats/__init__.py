@@ -1,16 +1,22 @@
-"""One module per format, all with the same two functions:
+"""One module per format, all with the same function:
 
     write(graphs: list[TracedGraph], directory: Path) -> dict
         Write the format's files under directory/<NAME>/ and return its manifest
         section: {"graphs": {graph: {"file": relative path, ...}}, ...details}.
+
+Validation runs what `write` wrote through the runtime backend that reads the
+format (`validation_runners`), so what is validated is what users run. A format
+no runtime backend reads (SavedModel: the runtime has no TensorFlow) also has
+
     runners(directory: Path, section: dict) -> dict[str, Runner]
-        Load what `write` wrote, one callable per graph, for validation.
 
 A Runner maps {input name: array} to {output name: array}.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
@@ -49,7 +55,7 @@ DTYPES: dict[str, dict[str, str]] = {
         "float32": "tf2onnx from the float32 Keras model",
         "float16": "the float32 graph converted by onnxruntime's float16 converter; inputs and "
         "outputs stay float32; nodes the family marks and nodes beyond the float16 range on "
-        "calibration inputs stay float32 (export/onnx_float16.py)",
+        "calibration inputs stay float32 (export/onnx/float16.py)",
         "int8": "onnxruntime dynamic quantization of the float32 graph: per-channel int8 weights "
         "for MatMul/Gemm/Gather, activations quantized to uint8 per call; decoding steps "
         "weight-only (MatMulNBits, 8-bit blocks of 128, int8 dot products); "
@@ -88,6 +94,23 @@ for _dtype in ("float16", "bfloat16", "int8"):
         f"{_dtype}"
     )
 ALL_DTYPES = ("float32", "float16", "bfloat16", "int8")
+
+
+def validation_runners(name: str, directory: Path, section: dict, graphs: dict, dtype: str) -> dict[str, Runner]:
+    """One Runner per graph of format `name` as written in `directory`.
+
+    `graphs` is the manifest's `graphs` entry. Through the runtime backend that reads
+    the format, loaded from the same partial manifest a user's load would read, at
+    the artifact's own precision; the format's own loader only where no backend reads it.
+    """
+    from runtime.backends import BACKENDS, backend_class
+
+    readers = [b for b in BACKENDS if backend_class(b).format == name]
+    if not readers:
+        return get_format(name).runners(directory, section)
+    manifest = {"dtype": dtype, "graphs": graphs, "formats": {name: section}}
+    backend = backend_class(readers[0])(directory, manifest, None, None)
+    return {graph: functools.partial(backend.run, graph) for graph in section["graphs"]}
 
 
 def get_format(name: str) -> ModuleType:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ConversionError
-from export.formats import DTYPES, Runner
-from export.formats.onnx import float32_graph
+from export.formats import DTYPES
+from export.onnx.build import float32_graph
 from export.tracing import GraphSet, TracedGraph
 
 NAME = "openvino"
@@ -48,8 +48,8 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     section = {"inference_precision": recipe.inference_precision, "method": DTYPES[NAME][dtype], "graphs": {}}
     for traced in graphs:
         # From the ONNX graph rather than the TF function: it carries the export-time
-        # formulation and rewrites (export/formats/onnx.py float32_graph).
-        source, _ = float32_graph(graphs, traced)
+        # formulation and rewrites (export/onnx/build.py float32_graph).
+        source = float32_graph(graphs, traced).path
         try:
             model = ov.convert_model(str(source))
         except Exception as error:  # OpenVINO raises its own untyped errors
@@ -136,21 +136,3 @@ def _name_outputs(model, traced: TracedGraph) -> None:
                 f"matches none of {traced.spec.output_names}."
             )
         output.get_tensor().set_names(names)
-
-
-def runners(directory: Path, section: dict) -> dict[str, Runner]:
-    import openvino as ov
-
-    core = ov.Core()
-    config = {"INFERENCE_PRECISION_HINT": section["inference_precision"]}
-
-    def runner_for(file: str) -> Runner:
-        compiled = core.compile_model(str(directory / file), "CPU", config)
-
-        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            result = compiled(inputs)
-            return {port.get_any_name(): np.asarray(value) for port, value in result.items()}
-
-        return run
-
-    return {name: runner_for(g["file"]) for name, g in section["graphs"].items()}

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from export.errors import ConversionError
-from export.formats import DTYPES, Runner
+from export.formats import DTYPES
 from export.formats import onnx as onnx_format
 from export.tracing import GraphSet
 
@@ -68,7 +68,3 @@ def _convert(work: Path, graphs: GraphSet) -> None:
     if result.returncode != 0 or missing or not (work / CONFIG).exists():
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-10:])
         raise ConversionError(f"convert_onnx_models_to_ort failed (exit {result.returncode}; missing {missing}):\n{tail}")
-
-
-def runners(directory: Path, section: dict) -> dict[str, Runner]:
-    return {name: onnx_format.session_runner(directory / g["file"]) for name, g in section["graphs"].items()}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from export.errors import UnsupportedRequestError
 from export.families.base import PADDING_MASK, TOKEN_IDS
-from export.formats import DTYPES, Runner
+from export.formats import DTYPES
 
 if TYPE_CHECKING:  # the CLI parses BUCKETS before TensorFlow is imported
     from export.tracing import GraphSet, TracedGraph
@@ -152,11 +152,3 @@ def _save_frozen(traced: TracedGraph, sizes: dict[str, int], path: Path) -> None
     module = tf.Module()
     module.serve = serve
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve.get_concrete_function()})
-
-
-def runners(directory: Path, section: dict) -> dict[str, Runner]:
-    from runtime.backends.xla_aot import GraphBuckets
-
-    return {
-        name: GraphBuckets(directory, name, entry).run for name, entry in section["graphs"].items()
-    }

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from artifact.machine import available_cores
 from runtime.errors import ArtifactError, BackendUnavailableError
 from runtime.manifest import resolve
-
-
-def available_cores() -> int:
-    """Cores this process may run on (cgroup/affinity aware where the OS tells)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class Backend(ABC):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from artifact.schema import DECODING_STEP
 from runtime.backends.base import Backend
-
-DECODING_STEP = "decoding_step"  # manifest graphs.<name>.role (export/families/base.py)
 
 
 def cuda_available() -> bool:

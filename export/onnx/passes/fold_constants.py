@@ -23,9 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
+from onnx import numpy_helper
 
-from export.onnx_graph import append_external_tensor, drop_unused, evaluate
+from export.onnx.graph import (
+    GraphIndex,
+    append_external_tensor,
+    drop_unused,
+    evaluate,
+    external_data_file,
+    tensor_bytes,
+)
 
 _LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast", "Flatten"}
 # A folded tensor may be at most this many times the bytes of the weights it is computed from.
@@ -39,9 +46,9 @@ def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_di
     weight data lives, and where folded tensors are appended when the graph uses it.
     """
     graph = model.graph
-    initializers = {t.name: t for t in graph.initializer}
+    index = GraphIndex(graph, base_dir)
     constant_nodes, sources, layout_only = [], {}, {}
-    for name in initializers:
+    for name in index.initializers:
         sources[name], layout_only[name] = {name}, True
     for node in graph.node:  # graph order is topological
         if node.op_type in ("Shape", "Size") or not all(i in sources for i in node.input if i):
@@ -52,24 +59,25 @@ def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_di
             sources[output] = set().union(*(sources[i] for i in inputs)) if inputs else set()
             layout_only[output] = node.op_type in _LAYOUT_OPS and all(layout_only[i] for i in inputs)
     constant_ids = {id(n) for n in constant_nodes}
-    computed_reads = {i for n in graph.node if id(n) not in constant_ids for i in n.input}
-    computed_reads |= {o.name for o in graph.output}
-    all_reads = computed_reads | {i for n in constant_nodes for i in n.input}
+
+    def computed_read(name: str) -> bool:
+        """Whether a node that stays computed (or the graph's outputs) reads `name`."""
+        return index.is_output(name) or any(id(n) not in constant_ids for n in index.consumers(name))
 
     candidates = []
     for node in constant_nodes:
-        read = [o for o in node.output if o in computed_reads]
+        read = [o for o in node.output if computed_read(o)]
         if not read or node.op_type == "Constant":
             continue
-        if any(layout_only[o] and sources[o] & computed_reads for o in read):
+        if any(layout_only[o] and any(computed_read(s) for s in sources[o]) for o in read):
             continue  # would store a weight that stays in use a second time
-        candidates.append((node, [o for o in node.output if o in all_reads]))
+        candidates.append((node, [o for o in node.output if index.is_read(o)]))
     if not candidates:
         return 0
     names = [o for _, outputs in candidates for o in outputs]
     values = dict(zip(names, evaluate(model, names, feeds, base_dir)))
-    source_bytes = {name: _bytes(initializers[name]) for name in initializers}
-    data_file = _external_file(graph, base_dir)
+    source_bytes = {name: tensor_bytes(tensor) for name, tensor in index.initializers.items()}
+    data_file = external_data_file(graph, base_dir)
     folded = 0
     with contextlib.ExitStack() as files:
         stream = files.enter_context(open(data_file, "ab")) if data_file is not None else None
@@ -86,16 +94,3 @@ def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_di
                 folded += 1
     drop_unused(graph)
     return folded
-
-
-def _bytes(tensor: TensorProto) -> int:
-    return int(np.prod(tensor.dims)) * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-
-
-def _external_file(graph: onnx.GraphProto, base_dir: Path) -> Path | None:
-    """The external data file the graph's weights live in, if any."""
-    for tensor in graph.initializer:
-        if tensor.data_location == TensorProto.EXTERNAL:
-            location = next(e.value for e in tensor.external_data if e.key == "location")
-            return base_dir / location
-    return None

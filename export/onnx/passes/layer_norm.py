@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.onnx_graph import GraphIndex, drop_unused, evaluate, sort_nodes
+from export.onnx.graph import GraphIndex, drop_unused, evaluate, sort_nodes
 
 _MEANS = ("GlobalAveragePool", "ReduceMean")
 

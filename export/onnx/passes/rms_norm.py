@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.onnx_graph import GraphIndex, drop_unused, evaluate, sort_nodes
+from export.onnx.graph import GraphIndex, drop_unused, evaluate, sort_nodes
 
 
 def canonical_rms_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_dir: Path) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from export.onnx_graph import GraphIndex, drop_unused
+from export.onnx.graph import GraphIndex, drop_unused
 
 BLOCK = 128
 

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import onnx
 
-from export.onnx_graph import drop_unused, evaluate, sort_nodes
+from export.onnx.graph import GraphIndex, drop_unused, evaluate, sort_nodes
 
 RANGE_LIMIT = 65504.0 / 16
 
@@ -71,14 +71,11 @@ def _split_shared_initializers(model: onnx.ModelProto, keep: set[str]) -> None:
     The converter turns an initializer to float16 when any consumer is converted,
     leaving a kept-float32 consumer with mixed input types.
     """
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    index = GraphIndex(model.graph)
     for tensor in list(model.graph.initializer):
         if tensor.data_type != onnx.TensorProto.FLOAT:
             continue
-        users = consumers.get(tensor.name, [])
+        users = index.consumers(tensor.name)
         kept = [n for n in users if n.name in keep]
         if not kept or len(kept) == len(users):
             continue
@@ -115,15 +112,15 @@ def _skip_float16_round_trips(graph: onnx.GraphProto, keep: set[str]) -> None:
     when nothing else reads it.
     """
     float32 = onnx.TensorProto.FLOAT
-    producer = {o: n for n in graph.node for o in n.output}
+    index = GraphIndex(graph)
     float_inputs = {i.name for i in graph.input if i.type.tensor_type.elem_type == float32}
     for node in graph.node:
         if node.op_type != "Cast" or _cast_to(node) != float32:
             continue
-        half = producer.get(node.input[0])
+        half = index.producer(node.input[0])
         if half is None or half.op_type != "Cast" or _cast_to(half) != onnx.TensorProto.FLOAT16:
             continue
-        origin = producer.get(half.input[0])
+        origin = index.producer(half.input[0])
         if (origin is not None and origin.name in keep) or half.input[0] in float_inputs:
             node.input[0] = half.input[0]
     drop_unused(graph)

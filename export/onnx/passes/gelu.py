@@ -1,7 +1,7 @@
 """Exact GELU in the form runtimes fuse into one kernel.
 
 TensorFlow's exact GELU is 0.5 x erfc(-x / sqrt 2); with Erfc written as 1 - Erf
-(export/onnx_graph.py) tf2onnx leaves
+(export/onnx/convert.py) tf2onnx leaves
 
     x ─┬─▶ Mul(0.5) ─────────────────────────────────────────┐
        └─▶ Neg ─▶ Mul(1/sqrt 2) ─▶ Erf ─▶ Sub(1, ·) ─────────▶ Mul ─▶ y
@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.onnx_graph import GraphIndex, drop_unused, sort_nodes
+from export.onnx.graph import GraphIndex, drop_unused, sort_nodes
 
 
 def _near(value: np.ndarray | None, target: float) -> bool:

@@ -1,0 +1,119 @@
+"""The factory of an export's ONNX graphs: float32 once per graph, each dtype once from it.
+
+tf2onnx converts the stateless function (weights passed as inputs, see
+export/tracing.py), traced under the family's `export_calls` (its inference
+formulation of some layers); the weights are then bound as initializers and the
+rewrites of export/onnx/passes applied. float16 and int8 graphs are converted
+from that float32 graph. Everything is written to the export's scratch directory
+and kept in `GraphSet.onnx`, so the formats that write the graphs (onnx, ort) or
+convert them (openvino) share one conversion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import onnx
+from onnx.external_data_helper import convert_model_to_external_data
+
+from export.errors import ConversionError
+from export.families.base import DECODING_STEP
+from export.onnx import float16
+from export.onnx.cache import DtypeGraph, Float32Graph
+from export.onnx.convert import bind_weights, erfc_handler, name_dims, weight_bytes
+from export.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
+from export.onnx.passes import run_passes
+from export.tracing import GraphSet, TracedGraph, stateless_function
+
+OPSET = 17
+# Above this much weight data a graph's tensors go to `<graph>.onnx.data`:
+# a protobuf file cannot exceed 2 GiB, and the graph itself needs some room.
+EXTERNAL_DATA_BYTES = 1536 * 2**20
+
+
+def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
+    """The validated-to-be float32 ONNX graph of `traced` (in graphs.scratch), rewritten; built once."""
+    if traced.name in graphs.onnx.float32:
+        return graphs.onnx.float32[traced.name]
+    import tf2onnx
+
+    function, signature, weights = stateless_function(traced)
+    export_calls = graphs.loaded.family.export_calls or contextlib.nullcontext
+    try:
+        with export_calls():  # the function is traced inside the conversion
+            model, _ = tf2onnx.convert.from_function(
+                function,
+                input_signature=signature,
+                opset=OPSET,
+                custom_op_handlers={"Erfc": (erfc_handler, [])},
+            )
+    except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
+        raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
+    path = graphs.scratch / f"{traced.name}.onnx"
+    external = weight_bytes(weights) > EXTERNAL_DATA_BYTES
+    bind_weights(model, weights, path.with_suffix(".onnx.data") if external else None)
+    name_dims(model, {**traced.input_shapes, **traced.output_shapes})
+    model.producer_name = "keras-aot-export"
+    rewrites = run_passes(model, graphs.sample_inputs(traced), graphs.scratch)
+    onnx.save_model(model, str(path))
+    built = graphs.onnx.float32[traced.name] = Float32Graph(path, rewrites)
+    return built
+
+
+def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph:
+    """The checked ONNX graph of `traced` at `dtype` (in graphs.scratch) and its record; made once.
+
+    Shared by the onnx and ort formats, so a float16 conversion or an int8
+    quantization runs once when both are exported.
+    """
+    key = (traced.name, dtype)
+    if key in graphs.onnx.dtypes:
+        return graphs.onnx.dtypes[key]
+    source = float32_graph(graphs, traced)
+    record = {"rewrites": source.rewrites}
+    path = source.path
+    if dtype != "float32":
+        path = graphs.scratch / dtype / source.path.name
+        path.parent.mkdir(exist_ok=True)
+    if dtype == "float16":
+        model = onnx.load(str(source.path))  # weights and all: the converter rewrites them
+        model, record["float16"] = float16.convert(
+            model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
+        )
+        if _tensor_bytes(model) > EXTERNAL_DATA_BYTES:
+            convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)
+        onnx.save_model(model, str(path))
+        del model
+    elif dtype == "int8":
+        # A quarter of the float32 weights can still pass protobuf's 2 GiB (t5_1.1_xl's
+        # backbone: 2.65 GiB): external data whenever the float32 graph needed it.
+        external = source.path.with_suffix(".onnx.data").exists()
+        if traced.spec.role == DECODING_STEP:
+            products = quantize_weights_int8(source.path, path, external)
+            record["int8"] = {"method": "weights_only", "products": products}
+        else:
+            quantize_dynamic_int8(source.path, path, external)
+            record["int8"] = {"method": "dynamic"}
+    _check(path, traced)
+    built = graphs.onnx.dtypes[key] = DtypeGraph(path, record)
+    return built
+
+
+def _tensor_bytes(model: onnx.ModelProto) -> int:
+    return sum(len(t.raw_data) for t in model.graph.initializer)
+
+
+def _check(path: Path, traced: TracedGraph) -> None:
+    """Reject a model the ONNX checker or its own op set would refuse."""
+    try:
+        onnx.checker.check_model(str(path))
+    except onnx.checker.ValidationError as error:
+        raise ConversionError(f"ONNX graph {traced.name!r} is invalid: {error}") from error
+    graph = onnx.load(str(path), load_external_data=False).graph
+    unknown = {n.op_type for n in graph.node if n.domain in ("", "ai.onnx")} - _STANDARD_OPS
+    if unknown:
+        raise ConversionError(f"ONNX graph {traced.name!r} uses non-ONNX ops: {sorted(unknown)}")
+
+
+_STANDARD_OPS = {schema.name for schema in onnx.defs.get_all_schemas_with_history() if schema.domain == ""}

@@ -1,0 +1,226 @@
+"""The graph helper every rewrite shares.
+
+- `GraphIndex`: the producer and consumers of each tensor name, initializers by
+  name (as protos or NumPy, external data included), constant values; the maps
+  pattern matching walks.
+- `topological_order` / `sort_nodes`: Kahn's algorithm with a heap keyed by each
+  node's position, O(n log n): a sorted graph keeps its order, and otherwise
+  nodes move only as far as their inputs require.
+- `drop_unused`: nodes no graph output depends on, then initializers nothing
+  reads, in linear time.
+- `evaluate`: the values of any tensors on given inputs, through onnxruntime.
+- `append_external_tensor`, `external_data_file`: tensors in an external data
+  file (graphs whose weights pass protobuf's 2 GiB).
+"""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+# Data files are aligned so runtimes can memory-map tensors.
+_ALIGN = 4096
+
+
+class GraphIndex:
+    """Producers, consumers, initializers and constant values of a graph's tensors.
+
+    Built once per pass, before editing: a pass that edits the graph and then
+    matches again builds a new one.
+    """
+
+    def __init__(self, graph: onnx.GraphProto, base_dir: Path | None = None) -> None:
+        self.graph, self.base_dir = graph, base_dir
+        self._producer: dict[str, onnx.NodeProto] = {}
+        self._consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in graph.node:
+            for name in node.output:
+                self._producer[name] = node
+            for name in dict.fromkeys(node.input):  # a node reading a tensor twice is one consumer
+                self._consumers.setdefault(name, []).append(node)
+        self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
+        self._outputs = {o.name for o in graph.output}
+
+    def producer(self, name: str) -> onnx.NodeProto | None:
+        return self._producer.get(name)
+
+    def consumers(self, name: str) -> list[onnx.NodeProto]:
+        return self._consumers.get(name, [])
+
+    def is_read(self, name: str) -> bool:
+        """Whether a node or the graph's outputs read `name`."""
+        return name in self._consumers or name in self._outputs
+
+    def is_output(self, name: str) -> bool:
+        return name in self._outputs
+
+    def single(
+        self, name: str, op_types: str | tuple[str, ...], where: Callable[[onnx.NodeProto], bool] | None = None
+    ) -> onnx.NodeProto | None:
+        """The one reader of `name` of one of `op_types` (and satisfying `where`); None if none or several."""
+        op_types = (op_types,) if isinstance(op_types, str) else op_types
+        found = [n for n in self.consumers(name) if n.op_type in op_types and (where is None or where(n))]
+        return found[0] if len(found) == 1 else None
+
+    @staticmethod
+    def other_input(node: onnx.NodeProto, name: str) -> str:
+        """The input of a binary node that is not `name`."""
+        return node.input[1] if node.input[0] == name else node.input[0]
+
+    def initializer(self, name: str) -> TensorProto | None:
+        return self.initializers.get(name)
+
+    def array(self, name: str) -> np.ndarray | None:
+        """An initializer's value; None if there is none, or its data is external and base_dir unknown."""
+        tensor = self.initializers.get(name)
+        if tensor is None or (tensor.data_location == TensorProto.EXTERNAL and self.base_dir is None):
+            return None
+        return numpy_helper.to_array(tensor, str(self.base_dir or ""))
+
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value of an initializer or Constant node output; else None."""
+        if name in self.initializers:
+            return self.array(name)
+        node = self._producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None
+
+
+def topological_order(graph: onnx.GraphProto) -> list[int]:
+    """Positions of `graph.node` with every node after the producers of its inputs.
+
+    Of the nodes ready at each step the earliest comes first, so the order is
+    stable: a graph already in order keeps it. O(n log n) in the number of nodes.
+    """
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    nodes = graph.node
+    waiting: list[int] = []  # per node, how many of its inputs are not produced yet
+    readers: dict[str, list[int]] = {}
+    for k, node in enumerate(nodes):
+        needed = set(node.input) - available
+        waiting.append(len(needed))
+        for name in needed:
+            readers.setdefault(name, []).append(k)
+    ready = [k for k, count in enumerate(waiting) if count == 0]  # ascending: already a heap
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for name in nodes[k].output:
+            for reader in readers.pop(name, ()):
+                waiting[reader] -= 1
+                if waiting[reader] == 0:
+                    heapq.heappush(ready, reader)
+    if len(order) != len(nodes):
+        stuck = next(nodes[k] for k, count in enumerate(waiting) if count)
+        raise ValueError(f"ONNX graph has a cycle or a missing input near node {stuck.name!r}")
+    return order
+
+
+def sort_nodes(graph: onnx.GraphProto) -> None:
+    """Reorder `graph.node` topologically (see `topological_order`)."""
+    order = topological_order(graph)
+    if order != list(range(len(order))):
+        nodes = list(graph.node)
+        replace_nodes(graph, [nodes[k] for k in order])
+
+
+def drop_unused(graph: onnx.GraphProto) -> None:
+    """Remove the nodes no graph output depends on, then the initializers no remaining node reads."""
+    producer = {o: k for k, node in enumerate(graph.node) for o in node.output if o}
+    live: set[int] = set()
+    pending = [o.name for o in graph.output]
+    while pending:  # walk back from the outputs
+        k = producer.get(pending.pop())
+        if k is not None and k not in live:
+            live.add(k)
+            pending.extend(graph.node[k].input)
+    if len(live) != len(graph.node):
+        nodes = list(graph.node)
+        replace_nodes(graph, [node for k, node in enumerate(nodes) if k in live])
+    read = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
+    # Deleted in place, by position: initializers hold the weights, not worth copying.
+    for k in reversed(range(len(graph.initializer))):
+        if graph.initializer[k].name not in read:
+            del graph.initializer[k]
+
+
+def replace_nodes(graph: onnx.GraphProto, nodes: Sequence[onnx.NodeProto]) -> None:
+    """Make `nodes` (protos of `graph`, in the order wanted) the graph's nodes."""
+    # Copied first: the protos still belong to graph.node, which is cleared next.
+    copies = [onnx.NodeProto() for _ in nodes]
+    for copy, node in zip(copies, nodes):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def opset(model: onnx.ModelProto) -> int:
+    """The model's version of the default ONNX domain."""
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if version is None:
+        raise ValueError("ONNX model imports no version of the default domain")
+    return version
+
+
+def evaluate(
+    model: onnx.ModelProto, names: list[str], feeds: dict[str, np.ndarray], base_dir: Path | None = None
+) -> list[np.ndarray]:
+    """Values of any tensors of `model` (intermediate ones included) on `feeds`.
+
+    `base_dir`: where the model's external weight data lives, if it has any.
+    """
+    import onnxruntime as ort
+    from onnx.external_data_helper import load_external_data_for_model
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    if base_dir is not None:
+        load_external_data_for_model(probe, str(base_dir))
+    known = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in known)
+    with tempfile.TemporaryDirectory(dir=base_dir) as scratch:  # the export's scratch, when it has one
+        # External data: a base-size model passes protobuf's 2 GiB once outputs are added.
+        path = Path(scratch) / "probe.onnx"
+        onnx.save_model(probe, str(path), save_as_external_data=True, location="probe.data")
+        del probe
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # optimizer notes about the extra outputs are noise
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return [np.asarray(v) for v in session.run(names, feeds)]
+
+
+def append_external_tensor(name: str, array: np.ndarray, stream: BinaryIO, location: str) -> TensorProto:
+    """Write `array` at the end of `stream` (aligned) and return its external-data initializer."""
+    offset = stream.tell()
+    if offset % _ALIGN:
+        stream.write(b"\0" * (_ALIGN - offset % _ALIGN))
+        offset = stream.tell()
+    stream.write(array.tobytes())
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+    tensor.dims.extend(array.shape)
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(array.nbytes))):
+        tensor.external_data.add(key=key, value=value)
+    return tensor
+
+
+def external_data_file(graph: onnx.GraphProto, base_dir: Path) -> Path | None:
+    """The external data file the graph's weights live in, if any."""
+    for tensor in graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            location = next(e.value for e in tensor.external_data if e.key == "location")
+            return base_dir / location
+    return None
+
+
+def tensor_bytes(tensor: TensorProto) -> int:
+    """The size of a tensor's data, wherever it is stored."""
+    return int(np.prod(tensor.dims)) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
