@@ -26,7 +26,7 @@ SHAPES ?=
 # Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
 O2_LIMIT_S ?= 300
 
-.PHONY: export test venv list bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
+.PHONY: export test venv list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -42,6 +42,10 @@ export: $(VENV)/.installed
 
 list: $(VENV)/.installed
 	$(PY) -m export --list
+
+# What runtime.load(graphs/$(PRESET)) chooses on this machine, and the candidate order it uses.
+choices: $(VENV)/.installed
+	$(PY) -m runtime.choice $(OUT)/$(PRESET)
 
 test: $(VENV)/.installed cpp-deps
 	$(PY) -m pytest -q tests

@@ -9,6 +9,8 @@ differs from T5's and generates with it).
 from __future__ import annotations
 
 MANIFEST = "manifest.json"
+INDEX = "index.json"  # graphs/<preset>/index.json: the preset's dtypes (export/index.py)
+INDEX_SCHEMA_VERSION = 1
 # 2: graphs and tensors carry roles (graphs.<name>.role, inputs/outputs[].role).
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMA_VERSIONS = (2,)

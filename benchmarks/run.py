@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     write_rows(rows, "bench", args.results)
     summary = write_report(rows, args.results, manifest["preset"])
     print(summary)
+    from runtime.choice import main as print_choices
+
+    print("\nWhat runtime.load would choose on this machine (runtime/choices.json):")
+    print_choices([str(artifact.parent)])
     return rows
 
 

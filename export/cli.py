@@ -23,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed preset name (see --list), local keras_hub preset directory, or kaggle://, hf:// handle",
     )
     parser.add_argument("--list", action="store_true", help="list the seed presets and exit")
-    parser.add_argument("--dtype", default="float32", help="artifact dtype (default float32)")
+    parser.add_argument(
+        "--dtype", default="float32",
+        help="artifact dtype: float32 (default), float16, bfloat16, int8, or all (each, from one load of the model)",
+    )
     parser.add_argument(
         "--formats",
         default="",

@@ -90,6 +90,17 @@ class GenerationAgreementError(ExportError):
         )
 
 
+class PartialExportError(ExportError):
+    """DTYPE=all: some dtypes failed (not published, recorded in the index); the others were published."""
+
+    def __init__(self, failures: dict[str, str], published: list[str], root) -> None:
+        self.failures, self.published, self.root = failures, published, root
+        failed = "; ".join(f"{dtype}: {reason}" for dtype, reason in failures.items())
+        super().__init__(
+            f"published {published or 'nothing'} under {root}; failed (not published, see index.json): {failed}"
+        )
+
+
 @contextmanager
 def raised_as(error_type: type[ExportError], what: str, catch: tuple[type[BaseException], ...] = (Exception,)) -> Iterator[None]:
     """Exceptions of `catch` raised by others' code (keras_hub, converters) as `error_type`,

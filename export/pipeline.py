@@ -11,9 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from artifact.schema import DECODING_STEP
-from export.errors import ConversionError, UnsupportedRequestError, raised_as
+from export.errors import ConversionError, ExportError, PartialExportError, UnsupportedRequestError, raised_as
 from export.fidelity import check_generation
-from export.formats import check_dtype, formats_for, get_format, validation_runners
+from export.formats import ALL, ALL_DTYPES, DTYPES, check_dtype, formats_for, get_format, validation_runners
+from export.index import write_index
 from export.manifest import build_manifest, graph_entries, write_manifest
 from export.presets import LoadedModel, load_model
 from export.progress import Progress
@@ -37,27 +38,69 @@ def export_model(
 ) -> Path:
     """Export `preset` to `out/<name>/<dtype>/`; returns that directory.
 
-    `formats` defaults to every format that can be exported as `dtype` (but the
-    opt-in ones). `format_options` passes keyword arguments to one format's
-    `write`, e.g. {"xla_aot": {"buckets": [(1, 128)]}}.
+    `dtype="all"` exports every dtype (ALL_DTYPES) from one load of the Keras model,
+    each validated and published on its own, and returns `out/<name>/`. `formats`
+    defaults to every format that can be exported as the dtype (but the opt-in
+    ones); with "all", each dtype takes those of `formats` that support it.
+    `format_options` passes keyword arguments to one format's `write`, e.g.
+    {"xla_aot": {"buckets": [(1, 128)]}}. Every export rewrites `out/<name>/index.json`
+    (export/index.py) from the artifacts on disk.
 
     Raises an ExportError subclass (ParityError when an artifact disagrees with
-    Keras); nothing is left at the destination on failure.
+    Keras); nothing is left at the destination on failure. With "all", a dtype that
+    fails is recorded in the index and the others are still published; then
+    PartialExportError names every failure.
     """
     explicit = bool(formats)
-    formats = list(formats) if explicit else formats_for(dtype)
-    check_dtype(formats, dtype)
+    dtypes = list(ALL_DTYPES) if dtype == ALL else [dtype]
+    requested = {d: _requested_formats(formats, d, several=len(dtypes) > 1) for d in dtypes}
     progress = progress or Progress()
-    started = datetime.now(timezone.utc)
     with progress.stage("load"):
         loaded = load_model(preset, weights, seed, task)
-    formats = _family_formats(loaded, formats, dtype, explicit, progress)
-    modules = {name: get_format(name) for name in formats}
     for warning in loaded.warnings:
         banner = "!" * 78
         progress.log(f"{banner}\n  WARNING: {warning}\n{banner}")
-    final = Path(out) / loaded.name / dtype
+    root = Path(out) / loaded.name
+    failures: dict[str, str] = {}
+    published: list[str] = []
+    for each in dtypes:
+        if not requested[each]:
+            progress.log(f"{each}: skipped, none of the formats asked for takes it")
+            continue
+        try:
+            chosen = _family_formats(loaded, requested[each], each, explicit and len(dtypes) == 1, progress)
+            if not chosen:
+                raise UnsupportedRequestError(f"no format of {requested[each]} can be exported as {each} for {loaded.family.name}")
+            final = _export_dtype(loaded, each, chosen, root / each, format_options, Progress(progress.stream))
+            published.append(each)
+        except ExportError as error:
+            if len(dtypes) == 1:
+                raise
+            failures[each] = f"{type(error).__name__}: {error}"
+            progress.log(f"{each}: FAILED, not published: {failures[each]}")
+    write_index(root, failures, attempted=dtypes)
+    if failures:
+        raise PartialExportError(failures, published=published, root=root)
+    return final if len(dtypes) == 1 else root
+
+
+def _requested_formats(formats: Sequence[str] | None, dtype: str, several: bool) -> list[str]:
+    """The formats to try at `dtype`: those asked for (with several dtypes: those of them
+    that support this one), else every default format that supports it."""
+    if not formats:
+        return formats_for(dtype)
+    if several:
+        return [f for f in formats if dtype in DTYPES.get(f, {})]
+    check_dtype(list(formats), dtype)
+    return list(formats)
+
+
+def _export_dtype(loaded: LoadedModel, dtype: str, formats: list[str], final: Path, format_options, progress: Progress) -> Path:
+    """Trace, convert, validate and publish one dtype's artifact at `final`."""
+    started = datetime.now(timezone.utc)
+    modules = {name: get_format(name) for name in formats}
     tol = tolerance(dtype)
+    progress.log(f"{dtype}: {', '.join(formats)}")
     with staged_directory(final) as staging:
         from export.tracing import GraphSet
 

@@ -14,8 +14,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from artifact.schema import TOKEN_IDS
-from runtime.backends import backend_class, choose
+from artifact.index import collect
+from artifact.schema import MANIFEST, TOKEN_IDS
+from runtime.backends import BACKENDS, backend_class, choose
+from runtime.choice import choose as choose_artifact
 from runtime.errors import DtypeMismatchError, InputError, RandomWeightsWarning
 from runtime.inputs import check_inputs
 from runtime.manifest import read_manifest, resolve
@@ -51,6 +53,9 @@ class Model:
             )
         self.backend, self.backend_reason = choose(self.manifest, backend)
         log.info("runtime: %s backend (%s)", self.backend, self.backend_reason)
+        # (dtype, format, backend); runtime.load of a preset directory says why it chose them.
+        self.choice = (self.manifest["dtype"], BACKENDS[self.backend][2], self.backend)
+        self.choice_reason = f"the artifact directory given ({self.manifest['dtype']}); backend: {self.backend_reason}"
         self.engine = backend_class(self.backend)(self.path, self.manifest, precision, threads)
         self.precision = self.engine.precision
         self.dtype = self.manifest["dtype"]
@@ -89,26 +94,16 @@ class Model:
         """Tokenize, pack, pad and run the encoder; one [length, hidden] array per text."""
         return self._task(TextEncoding).encode(texts, max_length)
 
-    def generate(
-        self,
-        inputs: Sequence[str] | np.ndarray,
-        max_new_tokens: int = 32,
-        num_beams: int = 1,
-        padding_mask: np.ndarray | None = None,
-        length_penalty: float = 1.0,
-        early_stopping: bool = True,
-    ) -> list[str] | np.ndarray:
-        """Text-to-text generation for encoder-decoder artifacts.
+    def generate(self, inputs: Sequence[str] | np.ndarray, **options: Any) -> list[str] | np.ndarray:
+        """Text-to-text generation for encoder-decoder artifacts (runtime/tasks/generate.py).
 
-        `inputs`: a list of strings (needs the tokenizer; returns strings) or int
-        encoder token ids [batch, sequence] with an optional `padding_mask`
-        (default: all ones). Ids come back as int32 [batch, new_len]: the tokens
-        after the decoder start token, up to and including the first end token,
-        right-padded with the pad id. num_beams=1 is greedy decoding.
+        `inputs`: a list of strings (needs the tokenizer; returns strings) or int encoder
+        token ids [batch, sequence]. Options: max_new_tokens=32, num_beams=1 (greedy),
+        padding_mask (token-id inputs; default all ones), length_penalty=1.0,
+        early_stopping=True. Ids come back as int32 [batch, new_len]: the tokens after the
+        decoder start token, up to and including the first end token, right-padded with the pad id.
         """
-        return self._task(Generation).generate(
-            inputs, max_new_tokens, num_beams, padding_mask, length_penalty, early_stopping
-        )
+        return self._task(Generation).generate(inputs, **options)
 
     def classify(self, texts: Sequence) -> dict[str, Any]:
         """Text classifier artifacts: strings or (text, text) pairs -> logits, probabilities, labels."""
@@ -158,13 +153,29 @@ def load(
     threads: int | None = None,
     verify: bool = True,
     dtype: str | None = None,
+    fidelity: str = "bounded",
 ) -> Model:
-    """Load `graphs/<preset>/<dtype>/`. backend: auto, onnxruntime, openvino, ort (.ort files) or xla_aot.
+    """Load a preset directory (`graphs/<preset>/`) or one artifact (`graphs/<preset>/<dtype>/`).
 
-    precision: None runs at the precision the artifact records (`Model.precision`);
-    a lower one (e.g. "bf16" on an AMX CPU with OpenVINO) only when asked.
-    threads: defaults to the cores available. dtype: when given, the artifact must
-    have been exported in it (DtypeMismatchError otherwise); `Model.dtype` says
-    which it was either way.
+    A preset directory: the dtype, format and backend are chosen for this machine
+    (runtime/choice.py, its table in runtime/choices.json) among the artifacts that
+    `fidelity` admits: "exact" (float32 within 1e-4 of Keras), "bounded" (any dtype
+    whose recorded parity is within the reduced-precision bounds: cosine >= 0.99,
+    greedy agreement >= 95%) or "any". `dtype` and `backend` force that part of the
+    choice (refused, saying why, when this machine cannot run it). `Model.choice` and
+    `Model.choice_reason` say what was chosen and why.
+
+    backend: auto, onnxruntime, openvino, ort (.ort files) or xla_aot. precision: None
+    runs at the precision the artifact records (`Model.precision`); a lower one (e.g.
+    "bf16" on an AMX CPU with OpenVINO) only when asked. threads: defaults to the cores
+    available. dtype, for one artifact: it must have been exported in it
+    (DtypeMismatchError otherwise).
     """
+    path = Path(path)
+    if not (path / MANIFEST).is_file() and collect(path):
+        chosen = choose_artifact(path, fidelity, dtype, backend)
+        model = Model(path / chosen.dtype, chosen.backend, precision, threads, verify)
+        model.choice, model.choice_reason = (chosen.dtype, chosen.format, chosen.backend), chosen.reason
+        log.info("runtime: chose %s (%s)", model.choice, chosen.reason)
+        return model
     return Model(path, backend=backend, precision=precision, threads=threads, verify=verify, dtype=dtype)

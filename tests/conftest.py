@@ -143,6 +143,31 @@ def t5_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
     return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"))
 
 
+@pytest.fixture(scope="session")
+def deberta_all(tmp_path_factory, tiny_deberta_preset) -> Path:
+    """DTYPE=all of the tiny DeBERTa: graphs/<preset>/ with every dtype and index.json."""
+    return run_export(tiny_deberta_preset, tmp_path_factory.mktemp("graphs"), dtype="all")
+
+
+@pytest.fixture(scope="session")
+def mild_t5_preset(tmp_path_factory, t5_vocabulary) -> Path:
+    """Weights redrawn with std 0.1: varied greedy output, activations a real model could have.
+
+    (The std 0.3 fixture is built to make generation diverge; no 8-bit format holds 0.999 there.)
+    """
+    path = tmp_path_factory.mktemp("presets") / "mild_t5"
+    return save_preset(path, "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
+
+
+@pytest.fixture(scope="session")
+def t5_low_dtypes(tmp_path_factory, mild_t5_preset) -> Path:
+    """The mild T5 in float16, bfloat16 and int8 (each exported on its own): its preset directory."""
+    out = tmp_path_factory.mktemp("graphs")
+    for dtype in ("float16", "bfloat16", "int8"):
+        artifact = run_export(mild_t5_preset, out, dtype=dtype)
+    return artifact.parent
+
+
 # Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded in these buckets.
 AOT_BUCKETS = [(1, 16), (4, 40)]
 

@@ -14,7 +14,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # Their children are names of things (graphs, files, formats, special tokens), not schema keys.
-NAMED_CHILDREN = {"graphs", "files", "stages", "special_tokens", "max_sequence_length", "reference", "formats"}
+NAMED_CHILDREN = {
+    "graphs", "files", "stages", "special_tokens", "max_sequence_length", "reference", "formats",
+    "dtypes", "failed", "parity", "requires_cpu_flags",  # index.json: by dtype, by format
+}
 # Opaque: recorded as the tools give them (the backbone's get_config(), package versions).
 OPAQUE = {"config", "tools"}
 
@@ -40,7 +43,7 @@ def written_keys(value: Any, parent: str | None = None) -> set[str]:
                 keys.add(key)
     elif isinstance(value, list):
         for item in value:
-            keys |= written_keys(item, parent)
+            keys |= written_keys(item)
     return keys
 
 

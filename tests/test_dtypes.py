@@ -21,25 +21,13 @@ BACKEND_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
 @pytest.fixture(scope="module")
-def mild_t5_preset(tmp_path_factory, t5_vocabulary):
-    """Weights redrawn with std 0.1: varied greedy output, activations a real model could have.
-
-    (The std 0.3 fixture is built to make generation diverge; no 8-bit format holds 0.999 there.)
-    """
-    path = tmp_path_factory.mktemp("presets") / "mild_t5"
-    return save_preset(path, "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
+def deberta_dtype_artifacts(deberta_all):
+    return {dtype: deberta_all / dtype for dtype in LOW_DTYPES}
 
 
 @pytest.fixture(scope="module")
-def deberta_dtype_artifacts(tmp_path_factory, tiny_deberta_preset):
-    out = tmp_path_factory.mktemp("graphs")
-    return {dtype: run_export(tiny_deberta_preset, out, dtype=dtype) for dtype in LOW_DTYPES}
-
-
-@pytest.fixture(scope="module")
-def t5_dtype_artifacts(tmp_path_factory, mild_t5_preset):
-    out = tmp_path_factory.mktemp("graphs")
-    return {dtype: run_export(mild_t5_preset, out, dtype=dtype) for dtype in LOW_DTYPES}
+def t5_dtype_artifacts(t5_low_dtypes):
+    return {dtype: t5_low_dtypes / dtype for dtype in LOW_DTYPES}
 
 
 def _check_bounds(artifact, dtype):

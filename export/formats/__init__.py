@@ -94,6 +94,7 @@ for _dtype in ("float16", "bfloat16", "int8"):
         f"{_dtype}"
     )
 ALL_DTYPES = ("float32", "float16", "bfloat16", "int8")
+ALL = "all"  # DTYPE=all: every dtype in ALL_DTYPES, one load of the model
 
 
 def validation_runners(name: str, directory: Path, section: dict, graphs: dict, dtype: str) -> dict[str, Runner]:
@@ -105,7 +106,7 @@ def validation_runners(name: str, directory: Path, section: dict, graphs: dict, 
     """
     from runtime.backends import BACKENDS, backend_class
 
-    readers = [b for b in BACKENDS if backend_class(b).format == name]
+    readers = [backend for backend, (_, _, fmt) in BACKENDS.items() if fmt == name]
     if not readers:
         return get_format(name).runners(directory, section)
     manifest = {"dtype": dtype, "graphs": graphs, "formats": {name: section}}
@@ -135,15 +136,23 @@ def parse_formats(text: str) -> list[str]:
 
 
 def formats_for(dtype: str) -> list[str]:
-    """Every format that can be exported as `dtype`, but the opt-in ones (the default FORMATS)."""
+    """Every format that can be exported as `dtype` (any dtype for "all"), but the opt-in ones (the default FORMATS)."""
     check_dtype([], dtype)
-    return [name for name in FORMAT_NAMES if dtype in DTYPES[name] and name not in OPT_IN]
+    dtypes = ALL_DTYPES if dtype == ALL else (dtype,)
+    return [name for name in FORMAT_NAMES if any(d in DTYPES[name] for d in dtypes) and name not in OPT_IN]
 
 
 def check_dtype(names: list[str] | tuple[str, ...], dtype: str) -> None:
-    """Refuse, before any work, a dtype one of the formats cannot produce, with its reason."""
+    """Refuse, before any work, a dtype one of the formats cannot produce, with its reason.
+
+    DTYPE=all is refused only when none of the formats supports any dtype."""
+    if dtype == ALL:
+        if names and not any(d in DTYPES.get(n, {}) for n in names for d in ALL_DTYPES):
+            for name in names:
+                get_format(name)  # raises for an unknown name
+        return
     if dtype not in ALL_DTYPES:
-        raise UnsupportedRequestError(f"Unknown DTYPE {dtype!r}; expected one of {', '.join(ALL_DTYPES)}.")
+        raise UnsupportedRequestError(f"Unknown DTYPE {dtype!r}; expected one of {', '.join(ALL_DTYPES)} or {ALL}.")
     for name in names:
         if name not in DTYPES:
             get_format(name)  # raises, naming the supported formats

@@ -7,12 +7,12 @@ from typing import Any
 
 from runtime.errors import BackendUnavailableError
 
-# name -> (module, class). Imported on demand: each pulls in its own engine.
+# name -> (module, class, the manifest format it reads). Imported on demand: each pulls in its own engine.
 BACKENDS = {
-    "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend"),
-    "openvino": ("runtime.backends.openvino", "OpenVinoBackend"),
-    "ort": ("runtime.backends.onnxruntime", "OrtFormatBackend"),
-    "xla_aot": ("runtime.backends.xla_aot", "XlaAotBackend"),
+    "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend", "onnx"),
+    "openvino": ("runtime.backends.openvino", "OpenVinoBackend", "openvino"),
+    "ort": ("runtime.backends.onnxruntime", "OrtFormatBackend", "ort"),
+    "xla_aot": ("runtime.backends.xla_aot", "XlaAotBackend", "xla_aot"),
 }
 # On a CPU, which backend to prefer when the artifact has both. `make bench` on
 # deberta_v3_base_en (f32, 2 cores; benchmarks/results/summary_deberta_v3_base_en.md):
@@ -24,7 +24,7 @@ CPU_PREFERENCE = ("openvino", "onnxruntime", "ort", "xla_aot")
 def backend_class(name: str):
     if name not in BACKENDS:
         raise BackendUnavailableError(f"Unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}.")
-    module, cls = BACKENDS[name]
+    module, cls, _ = BACKENDS[name]
     return getattr(importlib.import_module(module), cls)
 
 

@@ -1,0 +1,174 @@
+"""Choose a preset's artifact for this machine: dtype x format x backend, by the table in choices.json.
+
+runtime.load("graphs/<preset>") collects the dtypes on disk (artifact/index.py),
+keeps those the requested fidelity admits (judged on the parity each recorded at
+export) and this CPU can run, and takes the first of the table's candidates for
+the machine's CPU class and the artifact's kind (encoder, or decoding step for
+generation artifacts). Every candidate passed over is in the reason.
+`python -m runtime.choice [preset dir]` prints what this machine would use.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from artifact.index import collect
+from artifact.machine import cpu_model_and_flags
+from runtime.backends import BACKENDS
+from runtime.errors import ArtifactError, BackendUnavailableError, DtypeMismatchError, InputError
+
+FIDELITIES = ("exact", "bounded", "any")
+
+
+def table() -> dict[str, Any]:
+    return json.loads(resources.files("runtime").joinpath("choices.json").read_text())
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the choice depends on: CPU flags (as /proc/cpuinfo names them) and a usable GPU."""
+
+    flags: frozenset[str]
+    gpu: bool = False
+    name: str = ""
+
+    @classmethod
+    def this(cls) -> "Machine":
+        model, flags = cpu_model_and_flags()
+        if not flags and platform.machine().lower() in ("aarch64", "arm64"):
+            flags = {"asimd"}  # macOS and others without /proc/cpuinfo: NEON is baseline on arm64
+        from runtime.backends.onnxruntime import cuda_available
+
+        return cls(frozenset(flags), gpu=cuda_available(), name=model or platform.processor())
+
+
+@dataclass(frozen=True)
+class Choice:
+    dtype: str
+    backend: str
+    format: str
+    reason: str
+    skipped: tuple[str, ...] = field(default=())
+
+
+def cpu_class(machine: Machine, rules: dict[str, Any] | None = None) -> str:
+    for entry in (rules or table())["cpu_classes"]:
+        if set(entry.get("all_of", [])) <= machine.flags and (
+            not entry.get("any_of") or set(entry["any_of"]) & machine.flags
+        ):
+            return entry["name"]
+    return "generic"
+
+
+def candidates(machine: Machine, kind: str, rules: dict[str, Any] | None = None) -> tuple[list[tuple[str, str]], str]:
+    """([dtype, backend] fastest first, where the order comes from) for this machine and graph kind."""
+    rules = rules or table()
+    if machine.gpu:
+        rule = rules["gpu"][kind]
+        return [tuple(c) for c in rule["order"]], f"a GPU is usable ({rule['measured']})"
+    name = cpu_class(machine, rules)
+    rule, via = rules["rules"][name], name
+    dropped: set[str] = set()
+    while "like" in rule:  # a class without measurements borrows another's order
+        dropped |= set(rule.get("without", []))
+        via = rule["like"]
+        rule = rules["rules"][via]
+    order = [tuple(c) for c in rule[kind]["order"] if c[0] not in dropped]
+    origin = f"CPU class {name}" + (f" (no measurement of its own: {via}'s order" + (f" without {sorted(dropped)}" if dropped else "") + ")" if via != name else "")
+    return order, f"{origin}; order from: {rule[kind]['measured']}"
+
+
+def choose(
+    root: Path,
+    fidelity: str = "bounded",
+    dtype: str | None = None,
+    backend: str = "auto",
+    machine: Machine | None = None,
+    rules: dict[str, Any] | None = None,
+) -> Choice:
+    """The artifact under preset directory `root` to load on `machine` (default: this one)."""
+    if fidelity not in FIDELITIES:
+        raise InputError(f"fidelity must be one of {FIDELITIES}; received {fidelity!r}.")
+    if backend != "auto" and backend not in BACKENDS:
+        raise BackendUnavailableError(f"Unknown backend {backend!r}; choose from auto, {', '.join(BACKENDS)}.")
+    dtypes = collect(root)
+    if not dtypes:
+        raise ArtifactError(f"{root} holds no artifact (no <dtype>/manifest.json); export one with make export.")
+    if dtype is not None and dtype not in dtypes:
+        raise DtypeMismatchError(f"{root} has no {dtype} artifact (it has {sorted(dtypes)}); export it with DTYPE={dtype}.")
+    rules, machine = rules or table(), machine or Machine.this()
+    kind = "decoding_step" if any(d["generates"] for d in dtypes.values()) else "encoder"
+    order, source = candidates(machine, kind, rules)
+    # Then whatever else exists, so a forced or unusual choice is still judged the same way.
+    order += [(d, b) for d in dtypes for b in BACKENDS if (d, b) not in order]
+    skipped = []
+    for each_dtype, each_backend in order:
+        if (dtype is not None and each_dtype != dtype) or (backend != "auto" and each_backend != backend):
+            continue
+        record = dtypes.get(each_dtype)
+        fmt = BACKENDS[each_backend][2]
+        if record is None or fmt not in record["formats"]:
+            continue
+        problem = _unfit(record, fmt, each_dtype, each_backend, fidelity, machine, rules)
+        if problem:
+            skipped.append(f"{each_dtype}/{each_backend}: {problem}")
+            continue
+        rank = "the first candidate" if not skipped else "the first candidate left"
+        reason = f"{each_dtype} on {each_backend}: {rank} for fidelity={fidelity!r}, {source}"
+        if skipped:
+            reason += "; skipped " + "; ".join(skipped)
+        return Choice(each_dtype, each_backend, fmt, reason, tuple(skipped))
+    wanted = f"dtype={dtype!r}, backend={backend!r}, fidelity={fidelity!r}"
+    raise BackendUnavailableError(
+        f"No artifact under {root} fits {wanted} on this machine ({sorted(dtypes)} exist): "
+        + ("; ".join(skipped) or "none has a format that backend reads")
+    )
+
+
+def _unfit(record, fmt, dtype, backend, fidelity, machine, rules) -> str | None:
+    """Why this artifact cannot be used here at this fidelity, or None."""
+    needs = rules["needs"].get(f"{dtype}/{backend}")
+    if needs and not set(needs) & machine.flags:
+        return f"needs one of the CPU features {needs}, which this CPU lacks"
+    missing = [f for f in record["requires_cpu_flags"].get(fmt, []) if f not in machine.flags]
+    if missing:
+        return f"compiled for CPU features this CPU lacks: {missing}"
+    limit, measured = rules["fidelity"][fidelity], record["parity"].get(fmt, {})
+    if "dtypes" in limit and dtype not in limit["dtypes"]:
+        return f"fidelity={fidelity!r} takes only {limit['dtypes']}"
+    if "max_abs" in limit and not measured.get("max_abs_diff", float("inf")) <= limit["max_abs"]:
+        return f"max abs diff {measured.get('max_abs_diff')} against Keras exceeds {limit['max_abs']}"
+    if "min_cosine" in limit and not measured.get("min_cosine", -1.0) >= limit["min_cosine"]:
+        return f"min cosine {measured.get('min_cosine')} against Keras is below {limit['min_cosine']}"
+    agreement = measured.get("generation_agreement")
+    if "min_generation_agreement" in limit and agreement is not None and agreement < limit["min_generation_agreement"]:
+        return f"greedy agreement {agreement:.1%} with Keras is below {limit['min_generation_agreement']:.0%}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print this machine's CPU class and candidate order, and the choice for a preset directory if given."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    machine = Machine.this()
+    print(f"machine: {machine.name}; CPU class {cpu_class(machine)}; GPU usable: {machine.gpu}")
+    for kind in ("encoder", "decoding_step"):
+        order, source = candidates(machine, kind)
+        print(f"{kind}: " + ", ".join(f"{d}/{b}" for d, b in order) + f"  ({source})")
+    for root in argv:
+        for fidelity in FIDELITIES:
+            try:
+                print(f"{root} fidelity={fidelity}: {choose(Path(root), fidelity, machine=machine).reason}")
+            except (ArtifactError, BackendUnavailableError) as error:
+                print(f"{root} fidelity={fidelity}: {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
