@@ -31,10 +31,25 @@ def write_index(root: Path, failures: dict[str, str], attempted: list[str]) -> P
         "dtypes": dtypes,
         "failed": failed,
     }
+    _remove_orphans(root)
     temporary = path.with_name(f".{INDEX}.{os.getpid()}")
     temporary.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(temporary, path)
+    os.replace(temporary, path)  # readers see the old index or the new one, never half of one
     return path
+
+
+def _remove_orphans(root: Path) -> None:
+    """Temporary indexes of writers that were killed before their rename (their pid is gone)."""
+    for leftover in root.glob(f".{INDEX}.*"):
+        pid = leftover.name.rsplit(".", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            leftover.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ names) are not keys of the schema and are skipped.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,16 @@ def written_keys(value: Any, parent: str | None = None) -> set[str]:
     return keys
 
 
+def table_keys() -> set[str]:
+    """Keys of runtime/choices.json, the choice table (documented in the table itself and the README)."""
+    return written_keys(json.loads((ROOT / "runtime" / "choices.json").read_text())) | {
+        key for rule in json.loads((ROOT / "runtime" / "choices.json").read_text())["rules"].values() for key in rule
+    }
+
+
 def read_keys(directory: Path = ROOT / "runtime") -> set[str]:
-    """String constants the runtime subscripts with or passes to .get(): the keys it reads."""
+    """String constants the runtime subscripts with or passes to .get(): the keys it reads
+    (of manifests and index records; the choice table's own keys are left out)."""
     keys: set[str] = set()
     for path in directory.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -57,7 +66,7 @@ def read_keys(directory: Path = ROOT / "runtime") -> set[str]:
             elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "get" and node.args:
                 if isinstance(node.args[0], ast.Constant):
                     keys.add(node.args[0].value)
-    return {k for k in keys if isinstance(k, str)}
+    return {k for k in keys if isinstance(k, str)} - table_keys()
 
 
 def undocumented_keys(manifest: dict[str, Any]) -> list[str]:

@@ -59,7 +59,7 @@ def test_reexport_replaces_previous_artifact_and_removes_what_a_killed_export_le
     second = run_export(tiny_deberta_preset, tmp_path, formats=["openvino"])
     assert first == second
     assert set(json.loads((second / "manifest.json").read_text())["formats"]) == {"openvino"}
-    assert sorted(p.name for p in second.parent.iterdir()) == ["float32"]
+    assert sorted(p.name for p in second.parent.iterdir()) == ["float32", "index.json"]
 
 
 def test_unknown_format_refused(tmp_path):
