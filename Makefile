@@ -19,6 +19,10 @@ TASK ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 BENCH_VENV ?= .venv-bench
+# Serving (serve/): Triton's server and client, Ray Serve, the runtime; no TensorFlow.
+SERVE_VENV ?= .venv-serve
+# make serve-repo ARTIFACT=graphs/<preset>/<dtype> [OUT=serving/<name>]
+ARTIFACT ?=
 # Empty: ours and every peer in benchmarks/peers.py (Optimum + onnxruntime fp32/int8/O2,
 # optimum-intel f32/bf16/int8, PyTorch, Keras).
 BACKENDS ?=
@@ -26,7 +30,7 @@ SHAPES ?=
 # Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
 O2_LIMIT_S ?= 300
 
-.PHONY: export test venv list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
+.PHONY: export test venv serve-venv serve-repo list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +40,19 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+$(SERVE_VENV)/.installed: pyproject.toml
+	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SERVE_VENV)/bin/python -m pip install --quiet -e '.[serve]'
+	touch $@
+
+serve-venv: $(SERVE_VENV)/.installed
+
+# A Triton model repository from an artifact (serve/triton_repository.py); OUT defaults to serving/<preset>_<dtype>.
+serve-repo: $(VENV)/.installed
+	@test -n "$(ARTIFACT)" || { echo "error: ARTIFACT=graphs/<preset>/<dtype> is required" >&2; exit 2; }
+	$(PY) -m serve.triton_repository $(ARTIFACT) $(if $(filter command line,$(origin OUT)),$(OUT))
 
 export: $(VENV)/.installed
 	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS))
@@ -47,7 +64,7 @@ list: $(VENV)/.installed
 choices: $(VENV)/.installed
 	$(PY) -m runtime.choice $(OUT)/$(PRESET)
 
-test: $(VENV)/.installed cpp-deps
+test: $(VENV)/.installed $(SERVE_VENV)/.installed cpp-deps
 	$(PY) -m pytest -q tests
 
 # The C++ examples (examples/cpp, run by the tests) need g++ and sentencepiece's C++

@@ -1,0 +1,202 @@
+"""End-to-end check of serve/ on the real Triton server, loopback only (run with .venv-serve's Python).
+
+    python -m serve.check_triton WORKDIR ARTIFACT [ARTIFACT ...]
+
+Writes one repository for all the artifacts, checks every config.pbtxt against Triton's
+protobuf schema and the artifact's signature, starts tritonserver with the python models,
+sends a bounded number of concurrent requests (one client per thread) and compares each
+answer with the runtime's own, in this process. Prints one JSON object; exits 0 when
+nothing is wrong, 1 with the problems listed otherwise. The server is stopped (its process
+group killed) whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from artifact.schema import MANIFEST
+from serve import tasks
+from serve.triton_repository import write_repository
+
+TEXTS = ["ka to mi re su no", "zen mar", "ha ki lo pe da vu zen mar tis", "ex in", "ol ex in ka", "mi", "su no ha", "da vu"]
+MASKED_TEXTS = ["ka to [MASK] re", "[MASK] mar", "ha ki [MASK] pe [MASK]", "ex [MASK]"]
+ROUNDS = 2  # each text sent this many times, all at once: the dynamic batcher groups them
+TYPES = {"int32": "TYPE_INT32", "float32": "TYPE_FP32"}
+
+
+def check_configs(repository: Path, artifacts: dict[str, Path]) -> tuple[int, list[str]]:
+    """(configs parsed, problems): production models against the manifest's signature."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    problems, count = [], 0
+    for config_path in sorted(repository.glob("*/config.pbtxt")):
+        config = text_format.Parse(config_path.read_text(), pb.ModelConfig())
+        count += 1
+        if config.name != config_path.parent.name:
+            problems.append(f"{config_path}: name {config.name!r} differs from its directory")
+        for prefix, artifact in artifacts.items():
+            manifest = json.loads((artifact / MANIFEST).read_text())
+            for graph, entry in manifest["graphs"].items():
+                for fmt in ("onnx", "openvino"):
+                    if config.name == f"{prefix}_{graph}_{fmt}":
+                        problems += _against_signature(config, entry, pb)
+    return count, problems
+
+
+def _against_signature(config, entry, pb) -> list[str]:
+    problems = []
+    batched = config.max_batch_size > 0
+    for side, tensors in (("inputs", config.input), ("outputs", config.output)):
+        want = entry[side]
+        if [t.name for t in tensors] != [w["name"] for w in want]:
+            problems.append(f"{config.name} {side}: {[t.name for t in tensors]} != {[w['name'] for w in want]}")
+            continue
+        for tensor, spec in zip(tensors, want):
+            shape = spec["shape"][1:] if batched else spec["shape"]
+            dims = [d if isinstance(d, int) else -1 for d in shape] or [1]
+            if list(tensor.dims) != dims or pb.DataType.Name(tensor.data_type) != TYPES[spec["dtype"]]:
+                problems.append(f"{config.name} {tensor.name}: {list(tensor.dims)} {pb.DataType.Name(tensor.data_type)}, manifest {spec['shape']} {spec['dtype']}")
+    if config.platform != "onnxruntime_onnx" and config.backend != "openvino":
+        problems.append(f"{config.name}: engine {config.platform or config.backend!r}")
+    return problems
+
+
+def _text_request(url: str, model: str, text: str) -> dict:
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)  # one client per request thread
+    try:
+        tensor = http.InferInput("TEXT", [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[text.encode()]], dtype=object))
+        result = client.infer(model, [tensor])
+        return {o["name"]: result.as_numpy(o["name"]) for o in result.get_response()["outputs"]}
+    finally:
+        client.close()
+
+
+def _ids_request(url: str, model: str, feeds: dict[str, np.ndarray]) -> dict:
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)
+    try:
+        tensors = []
+        for name, array in feeds.items():
+            tensor = http.InferInput(name, list(array.shape), "INT32")
+            tensor.set_data_from_numpy(array)
+            tensors.append(tensor)
+        result = client.infer(model, tensors)
+        return {o["name"]: result.as_numpy(o["name"]) for o in result.get_response()["outputs"]}
+    except Exception as error:  # the server's refusal, reported back as data
+        return {"error": str(error)}
+    finally:
+        client.close()
+
+
+def check_serving(url: str, prefix: str, artifact: Path) -> tuple[dict, list[str]]:
+    import runtime
+
+    model = runtime.load(artifact, backend="onnxruntime", threads=1)
+    task, problems = tasks.main_task(model), []
+    texts = MASKED_TEXTS if task == "fill_mask" else TEXTS
+    expected = tasks.run_texts(model, task, texts)
+    with ThreadPoolExecutor(len(texts)) as pool:
+        answers = list(pool.map(lambda t: _text_request(url, prefix, t), texts * ROUNDS))
+    for i, answer in enumerate(answers):
+        want = expected[i % len(texts)]
+        problems += [f"{prefix} {texts[i % len(texts)]!r}: {p}" for p in _compare(task, answer, want)]
+    report = {"task": task, "text_requests": len(answers)}
+    if "generate" in model.tasks:  # raw ids in -> generated ids, requests of different lengths batched
+        rng = np.random.default_rng(0)
+        rows = [rng.integers(3, model.vocabulary_size, length).astype(np.int32) for length in (9, 4, 6, 2)]
+        ids_model = f"{prefix}_ids"
+        name = model.signature[model.tasks["generate"].parts.encoder]["inputs"][0]["name"]
+        with ThreadPoolExecutor(len(rows)) as pool:
+            got = list(pool.map(lambda r: _ids_request(url, ids_model, {name: r[None, :]}), rows * ROUNDS))
+        want = tasks.generate_ids(model, rows, 32)
+        for i, answer in enumerate(got):
+            reference = want[i % len(rows)]
+            if "error" in answer or answer["GENERATED_IDS"][0][: len(reference)].tolist() != reference.tolist():
+                problems.append(f"{ids_model} row {i % len(rows)}: {answer} != {reference.tolist()}")
+        bad = _ids_request(url, ids_model, {name: np.array([[model.vocabulary_size + 5]], np.int32)})
+        report["out_of_range_error"] = bad.get("error", "")
+        if "token id" not in report["out_of_range_error"]:
+            problems.append(f"{ids_model}: an out-of-range id was not refused by name: {bad}")
+        report["ids_requests"] = len(got)
+    elif task in ("classify", "encode"):  # raw ids in -> the task graph's outputs
+        rng = np.random.default_rng(1)
+        rows = [rng.integers(3, model.vocabulary_size, length).astype(np.int32) for length in (7, 3, 5)]
+        want = tasks.run_graph_ids(model, task, rows)
+        graph = model.tasks[task].graph
+        name = model.signature[graph]["inputs"][0]["name"]
+        with ThreadPoolExecutor(len(rows)) as pool:
+            got = list(pool.map(lambda r: _ids_request(url, f"{prefix}_ids", {name: r[None, :]}), rows * ROUNDS))
+        for i, answer in enumerate(got):
+            for output, value in want[i % len(rows)].items():
+                if "error" in answer or not np.allclose(answer[output][0][: len(value)], value, atol=1e-5):
+                    problems.append(f"{prefix}_ids row {i % len(rows)} output {output}: {answer.get('error', 'differs')}")
+        report["ids_requests"] = len(got)
+    return report, problems
+
+
+def _compare(task: str, answer: dict, want: dict) -> list[str]:
+    if task == "generate":
+        got = answer["GENERATED"][0][0].decode()
+        return [] if got == want["text"] else [f"generated {got!r}, runtime {want['text']!r}"]
+    if task == "classify":
+        ok = answer["LABEL"][0][0].decode() == want["label"] and np.allclose(answer["PROBABILITIES"][0], want["probabilities"], atol=1e-5)
+        return [] if ok else [f"label/probabilities {answer} != {want}"]
+    if task == "fill_mask":
+        got = [[t.decode() for t in slot] for slot in answer["TOKENS"][0]]
+        return [] if got[: len(want["tokens"])] == want["tokens"] else [f"tokens {got} != {want['tokens']}"]
+    length = int(answer["LENGTHS"][0][0])
+    ok = length == len(want["embedding"]) and np.allclose(answer["EMBEDDINGS"][0][:length], want["embedding"], atol=1e-5)
+    return [] if ok else ["embeddings differ"]
+
+
+def batching(url: str, models: list[str]) -> dict[str, dict[str, int]]:
+    """Triton's own counts: fewer executions than inferences means requests ran batched."""
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)
+    try:
+        counts = {}
+        for model in models:
+            stats = client.get_inference_statistics(model)["model_stats"][0]
+            counts[model] = {"inferences": stats["inference_count"], "executions": stats["execution_count"]}
+        return counts
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from serve.triton_server import TritonServer
+
+    argv = sys.argv[1:] if argv is None else argv
+    workdir, artifacts = Path(argv[0]), [Path(a) for a in argv[1:]]
+    repository = workdir / "repository"
+    prefixes, python_models = {}, []
+    for artifact in artifacts:
+        models = write_repository(artifact, repository)
+        prefix = min((m for m in models if not m.endswith(("_onnx", "_openvino", "_ids"))), key=len)
+        prefixes[prefix] = artifact
+        python_models += [m for m in models if m in (prefix, f"{prefix}_ids")]
+    configs, problems = check_configs(repository, prefixes)
+    report = {"configs": configs, "python_models": python_models, "artifacts": {}}
+    with TritonServer(repository, workdir, python_models) as server:
+        for prefix, artifact in prefixes.items():
+            report["artifacts"][prefix], found = check_serving(server.url, prefix, artifact)
+            problems += found
+        report["batching"] = batching(server.url, python_models)
+    report["problems"] = problems
+    print(json.dumps(report, default=str))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
