@@ -64,7 +64,9 @@ list: $(VENV)/.installed
 choices: $(VENV)/.installed
 	$(PY) -m runtime.choice $(OUT)/$(PRESET)
 
-test: $(VENV)/.installed $(SERVE_VENV)/.installed cpp-deps
+# The two venvs install side by side (pip's cache is safe to share).
+test: cpp-deps
+	$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(PY) -m pytest -q tests
 
 # The C++ examples (examples/cpp, run by the tests) need g++ and sentencepiece's C++
