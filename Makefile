@@ -30,7 +30,7 @@ SHAPES ?=
 # Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
 O2_LIMIT_S ?= 300
 
-.PHONY: export test venv serve-venv serve-repo list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
+.PHONY: export test venv serve-venv serve-repo serve bench-serve list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -48,6 +48,15 @@ $(SERVE_VENV)/.installed: pyproject.toml
 	touch $@
 
 serve-venv: $(SERVE_VENV)/.installed
+
+# Triton on 127.0.0.1:8000 with the python models of a repository written from ARTIFACT, until Ctrl-C.
+serve: $(SERVE_VENV)/.installed serve-repo
+	$(SERVE_VENV)/bin/python -m serve.triton_server $(or $(filter-out graphs,$(OUT)),serving/$(notdir $(patsubst %/,%,$(dir $(ARTIFACT))))_$(notdir $(ARTIFACT)))
+
+# Triton under concurrent clients against the runtime in-process (benchmarks/serve.py).
+SERVE_ARTIFACTS ?= graphs/deberta_v3_base_en/float32 graphs/t5_1.1_small/float32
+bench-serve: $(SERVE_VENV)/.installed
+	$(SERVE_VENV)/bin/python benchmarks/serve.py $(SERVE_ARTIFACTS)
 
 # A Triton model repository from an artifact (serve/triton_repository.py); OUT defaults to serving/<preset>_<dtype>.
 serve-repo: $(VENV)/.installed

@@ -21,7 +21,7 @@ import numpy as np
 
 from artifact.schema import MANIFEST
 from serve import tasks
-from serve.triton_repository import write_repository
+from serve.triton_repository import IDS_TASKS, write_repository
 
 TEXTS = ["ka to mi re su no", "zen mar", "ha ki lo pe da vu zen mar tis", "ex in", "ol ex in ka", "mi", "su no ha", "da vu"]
 MASKED_TEXTS = ["ka to [MASK] re", "[MASK] mar", "ha ki [MASK] pe [MASK]", "ex [MASK]"]
@@ -159,6 +159,64 @@ def _compare(task: str, answer: dict, want: dict) -> list[str]:
     return [] if ok else ["embeddings differ"]
 
 
+def _raw_request(url: str, model: str, name: str, array: np.ndarray, datatype: str) -> str:
+    """The server's error for one malformed request ('' if it answered)."""
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)
+    try:
+        tensor = http.InferInput(name, list(array.shape), datatype)
+        tensor.set_data_from_numpy(array)
+        client.infer(model, [tensor])
+        return ""
+    except Exception as error:
+        return str(error)
+    finally:
+        client.close()
+
+
+def bad_requests(url: str, prefix: str, model) -> tuple[dict[str, str], list[str]]:
+    """Malformed requests each get an error naming the input; the server then still answers."""
+    ids_model, problems = f"{prefix}_ids", []
+    limit = next(iter(model.max_sequence_length.values()), None)
+    cases = {
+        "wrong name": (prefix, "PROMPT", np.array([[b"x"]], dtype=object), "BYTES", "PROMPT"),
+        "wrong dtype": (prefix, "TEXT", np.array([[1.5]], np.float32), "FP32", "TEXT"),
+        "wrong shape": (prefix, "TEXT", np.array([[b"a", b"b"]], dtype=object), "BYTES", "TEXT"),
+        "empty batch": (prefix, "TEXT", np.zeros((0, 1), dtype=object), "BYTES", "TEXT"),
+    }
+    task = tasks.main_task(model)
+    if limit is not None and task in IDS_TASKS and task != "generate":
+        ids_name = model.signature[model.tasks[task].graph]["inputs"][0]["name"]
+        cases["over-long ids"] = (ids_model, ids_name, np.ones((1, limit + 5), np.int32), "INT32", ids_name)
+    errors = {}
+    for case, (target, name, array, datatype, named) in cases.items():
+        errors[case] = _raw_request(url, target, name, array, datatype)
+        if named not in errors[case]:
+            problems.append(f"{prefix} {case}: the error does not name {named!r}: {errors[case]!r}")
+    text = MASKED_TEXTS[0] if task == "fill_mask" else TEXTS[0]
+    still = _compare(task, _text_request(url, prefix, text), tasks.run_texts(model, task, [text])[0])
+    problems += [f"{prefix} after the bad requests: {p}" for p in still]
+    return errors, problems
+
+
+def grpc_matches(grpc_url: str, prefix: str, model) -> list[str]:
+    """The same text request over gRPC answers as over HTTP and the runtime."""
+    import tritonclient.grpc as grpc
+
+    task = tasks.main_task(model)
+    text = MASKED_TEXTS[0] if task == "fill_mask" else TEXTS[0]
+    client = grpc.InferenceServerClient(grpc_url)
+    try:
+        tensor = grpc.InferInput("TEXT", [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[text.encode()]], dtype=object))
+        result = client.infer(prefix, [tensor])
+        answer = {o.name: result.as_numpy(o.name) for o in result.get_response().outputs}
+    finally:
+        client.close()
+    return [f"{prefix} over gRPC: {p}" for p in _compare(task, answer, tasks.run_texts(model, task, [text])[0])]
+
+
 def batching(url: str, models: list[str]) -> dict[str, dict[str, int]]:
     """Triton's own counts: fewer executions than inferences means requests ran batched."""
     import tritonclient.http as http
@@ -189,9 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     configs, problems = check_configs(repository, prefixes)
     report = {"configs": configs, "python_models": python_models, "artifacts": {}}
     with TritonServer(repository, workdir, python_models) as server:
+        import runtime
+
         for prefix, artifact in prefixes.items():
             report["artifacts"][prefix], found = check_serving(server.url, prefix, artifact)
             problems += found
+            model = runtime.load(artifact, backend="onnxruntime", threads=1)
+            report["artifacts"][prefix]["bad_requests"], found = bad_requests(server.url, prefix, model)
+            problems += found + grpc_matches(server.grpc_url, prefix, model)
         report["batching"] = batching(server.url, python_models)
     report["problems"] = problems
     print(json.dumps(report, default=str))

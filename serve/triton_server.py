@@ -34,10 +34,11 @@ def free_port() -> int:
 class TritonServer:
     """`with TritonServer(repository, workdir, models) as server:` ... `server.url` (HTTP)."""
 
-    def __init__(self, repository: Path, workdir: Path, models: list[str]) -> None:
+    def __init__(self, repository: Path, workdir: Path, models: list[str], http_port: int | None = None) -> None:
         self.repository, self.workdir, self.models = repository, workdir, models
-        self.http_port, self.grpc_port = free_port(), free_port()
+        self.http_port, self.grpc_port = http_port or free_port(), free_port()
         self.url = f"127.0.0.1:{self.http_port}"
+        self.grpc_url = f"127.0.0.1:{self.grpc_port}"
         self.log = workdir / "tritonserver.log"
         self.process: subprocess.Popen | None = None
 
@@ -106,3 +107,32 @@ class TritonServer:
         except subprocess.TimeoutExpired:
             os.killpg(group, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+def python_models(repository: Path) -> list[str]:
+    """The models of a repository this server can load (the wheel has the python backend only)."""
+    return sorted(c.parent.name for c in repository.glob("*/config.pbtxt") if 'backend: "python"' in c.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m serve.triton_server REPOSITORY [--http-port 8000]: serve until interrupted."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("repository", type=Path)
+    parser.add_argument("--http-port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    models = python_models(args.repository)
+    with tempfile.TemporaryDirectory() as work, TritonServer(args.repository.resolve(), Path(work), models, args.http_port) as server:
+        print(f"serving {models} on http://{server.url} (gRPC {server.grpc_url}); Ctrl-C stops", flush=True)
+        try:
+            while server.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
