@@ -1,12 +1,13 @@
 """Triton (python backend on this project's runtime) under concurrent clients, against the
-same texts through the runtime in-process as the ceiling. Run in .venv-serve (make bench-serve).
+same requests through the runtime in-process as the ceiling. Run in .venv-serve (make bench-serve).
 
-    python benchmarks/serve.py ARTIFACT [ARTIFACT ...] [--clients 8] [--requests 96]
+    python benchmarks/serve.py ARTIFACT [ARTIFACT ...] [--clients 8] [--requests 96] [--tokens 64]
 
 Per artifact: N client threads (one Triton HTTP client each) send a bounded number of
-one-text requests; p50/p99 latency, requests/s and failures (must be 0). The ceiling: the
-same texts in batches of N through the runtime's task in this process (what the server's
-batched execute does, without the server). Rows go to benchmarks/results/serve.jsonl.
+token-id requests to its `_ids` model (random-weight seed presets have no tokenizer; the
+text model adds only tokenization); p50/p99 latency, requests/s and failures (must be 0).
+The ceiling: the same rows in batches of N through the runtime in this process (what the
+server's batched execute does, without the server). Rows go to benchmarks/results/serve.jsonl.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import stamp, write_rows  # noqa: E402
+from benchmarks.common import RESULTS, stamp, write_rows  # noqa: E402
 from serve import tasks  # noqa: E402
-from serve.check_triton import MASKED_TEXTS, TEXTS, _text_request  # noqa: E402
 from serve.triton_repository import write_repository  # noqa: E402
 from serve.triton_server import TritonServer  # noqa: E402
 
@@ -32,42 +34,66 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def bench(server: TritonServer, name: str, artifact: Path, clients: int, requests: int, threads: int) -> list[dict]:
+def _request(url: str, model: str, name: str, row: np.ndarray, outputs: list[str]) -> bool:
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)  # one client per request thread
+    try:
+        tensor = http.InferInput(name, [1, len(row)], "INT32")
+        tensor.set_data_from_numpy(row[None, :])
+        client.infer(model, [tensor], outputs=[http.InferRequestedOutput(o, binary_data=True) for o in outputs])
+        return True
+    finally:
+        client.close()
+
+
+def bench(server: TritonServer, name: str, artifact: Path, clients: int, requests: int, threads: int, length: int) -> list[dict]:
+    """Token-id requests of `length` tokens to the artifact's ids model (no tokenizer needed:
+    random-weight seed presets have none)."""
     import runtime
 
     model = runtime.load(artifact, backend="onnxruntime", threads=threads)
     task = tasks.main_task(model)
-    texts = [(MASKED_TEXTS if task == "fill_mask" else TEXTS)[i % len(TEXTS if task != "fill_mask" else MASKED_TEXTS)] for i in range(requests)]
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(3, model.vocabulary_size, length).astype(np.int32) for _ in range(requests)]
+    graph = model.tasks["generate"].parts.encoder if task == "generate" else model.tasks[task].graph
+    input_name = model.signature[graph]["inputs"][0]["name"]
+    outputs = ["GENERATED_IDS"] if task == "generate" else [o["name"] for o in model.signature[graph]["outputs"]]
+    ids_model = f"{name}_ids"
 
-    def one(text: str) -> tuple[float, bool]:
+    def one(row: np.ndarray) -> tuple[float, bool]:
         began = time.perf_counter()
         try:
-            answer = _text_request(server.url, name, text)
-            return time.perf_counter() - began, bool(answer)
-        except Exception:
-            return time.perf_counter() - began, False
+            ok = _request(server.url, ids_model, input_name, row, outputs)
+        except Exception:  # counted as a failure, reported in the row
+            ok = False
+        return time.perf_counter() - began, ok
 
-    _text_request(server.url, name, texts[0])  # warm-up
+    _request(server.url, ids_model, input_name, rows[0], outputs)  # warm-up
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, texts))
+        results = list(pool.map(one, rows))
     wall = time.perf_counter() - began
     latencies = [seconds * 1e3 for seconds, ok in results if ok]
-    rows = [{
-        "measure": "triton_python", "artifact": str(artifact), "task": task, "clients": clients,
-        "requests": requests, "failures": sum(not ok for _, ok in results),
-        "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99),
-        "requests_per_s": requests / wall,
+    common = {"artifact": str(artifact), "task": task, "tokens": length, "clients": clients, "requests": requests}
+    rows_out = [{
+        "measure": "triton_python_ids", **common, "failures": sum(not ok for _, ok in results),
+        "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99), "requests_per_s": requests / wall,
     }]
-    tasks.run_texts(model, task, texts[:clients])  # warm-up
+
+    def in_process(batch):
+        if task == "generate":
+            return tasks.generate_ids(model, batch, 32)
+        return tasks.run_graph_ids(model, task, batch)
+
+    in_process(rows[:clients])  # warm-up
     began = time.perf_counter()
     for start in range(0, requests, clients):
-        tasks.run_texts(model, task, texts[start : start + clients])
+        in_process(rows[start : start + clients])
     wall = time.perf_counter() - began
-    rows.append({"measure": "in_process_ceiling", "artifact": str(artifact), "task": task, "clients": clients,
-                 "requests": requests, "failures": 0, "requests_per_s": requests / wall,
-                 "batch_ms": wall * 1e3 / -(-requests // clients)})
-    return rows
+    rows_out.append({"measure": "in_process_ceiling", **common, "failures": 0, "requests_per_s": requests / wall,
+                     "batch_ms": wall * 1e3 / -(-requests // clients)})
+    return rows_out
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -76,20 +102,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=96)
     parser.add_argument("--threads", type=int, default=2, help="runtime threads per model instance")
+    parser.add_argument("--tokens", type=int, default=64, help="token ids per request")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         repository, names = Path(work) / "repository", {}
         for artifact in args.artifacts:
             models = write_repository(artifact, repository, threads=args.threads)
-            names[artifact] = min((m for m in models if not m.endswith(("_onnx", "_openvino", "_ids"))), key=len)
-        with TritonServer(repository, Path(work), list(names.values())) as server:
+            names[artifact] = min((m[: -len("_ids")] for m in models if m.endswith("_ids")), key=len)
+        with TritonServer(repository, Path(work), [f"{n}_ids" for n in names.values()]) as server:
             for artifact, name in names.items():
-                rows += bench(server, name, artifact, args.clients, args.requests, args.threads)
+                rows += bench(server, name, artifact, args.clients, args.requests, args.threads, args.tokens)
     rows = [{"benchmark": "serve", **stamp(), **row} for row in rows]
-    write_rows(rows, "serve")
+    write_rows(rows, "serve", args.results)
     for row in rows:
-        print(f"{row['measure']:20s} {row['task']:9s} {Path(row['artifact']).parent.name}/{Path(row['artifact']).name}: "
+        print(f"{row['measure']:20s} {row['task']:9s} {row['tokens']} tokens {Path(row['artifact']).parent.name}/{Path(row['artifact']).name}: "
               f"{row['requests_per_s']:.1f} req/s" + (f", p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
               f"failures {row['failures']}" if "p50_ms" in row else f", {row['batch_ms']:.1f} ms per batch of {row['clients']}"))
     return rows
