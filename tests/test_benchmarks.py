@@ -13,12 +13,13 @@ def test_bench_writes_rows_summary_and_csv(tiny_t5_preset, tmp_path):
     from benchmarks.run import main
 
     rows = main([
-        "--preset", str(tiny_t5_preset), "--weights", "auto", "--backends", "onnxruntime,openvino,keras_tf",
+        "--preset", str(tiny_t5_preset), "--weights", "auto", "--backends", "onnxruntime,keras_tf",
         "--shapes", "1x8", "--skip-export-memory", "--out", str(tmp_path / "graphs"), "--results", str(tmp_path),
     ])
     measures = {(r["measure"], r["backend"]) for r in rows}
-    assert {("encoder", "onnxruntime"), ("encoder", "openvino"), ("encoder", "keras_tf")} <= measures
-    assert ("greedy_generate", "onnxruntime") in measures and ("decoder_step", "openvino") in measures
+    # One of our backends and one peer: the rows are built the same way for every backend.
+    assert {("encoder", "onnxruntime"), ("encoder", "keras_tf")} <= measures
+    assert ("greedy_generate", "onnxruntime") in measures and ("decoder_step", "onnxruntime") in measures
     for row in rows:
         assert row["machine"]["cores"] >= 1 and row["threads"] >= 1 and row["versions"]["onnxruntime"]
         assert row["p50_ms"] > 0 and row["p50_ms"] <= row["p99_ms"]

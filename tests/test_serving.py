@@ -57,3 +57,17 @@ def test_ray_serve_spreads_requests_over_two_nodes(t5_artifact):
     assert report["nodes_in_cluster"] == 2 and len(report["nodes_serving"]) == 2
     assert max(report["batch_sizes"]) > 1  # @serve.batch grouped concurrent requests
     assert report["bad_request"][0] == 400
+
+
+def test_serving_benchmark_runs_without_failures(tmp_path, deberta_artifact):
+    if not SERVE_PYTHON.exists():
+        pytest.skip(f"{SERVE_PYTHON} is missing: `make test` (or make serve-venv) builds it")
+    run = subprocess.run(
+        [str(SERVE_PYTHON), "benchmarks/serve.py", str(deberta_artifact), "--requests", "8", "--clients", "4",
+         "--tokens", "9", "--results", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=LIMIT_S, start_new_session=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "serve.jsonl").read_text().splitlines()]
+    assert [r["measure"] for r in rows] == ["triton_python_ids", "in_process_ceiling"]
+    assert rows[0]["failures"] == 0 and rows[0]["p50_ms"] > 0 and rows[0]["machine"]["cores"] >= 1
