@@ -19,6 +19,7 @@ from typing import Any
 
 from artifact.index import collect
 from artifact.machine import cpu_model_and_flags
+from artifact.schema import DECODING_STEP, ENCODER
 from runtime.backends import BACKENDS
 from runtime.errors import ArtifactError, BackendUnavailableError, DtypeMismatchError, InputError
 
@@ -102,7 +103,8 @@ def choose(
     if dtype is not None and dtype not in dtypes:
         raise DtypeMismatchError(f"{root} has no {dtype} artifact (it has {sorted(dtypes)}); export it with DTYPE={dtype}.")
     rules, machine = rules or table(), machine or Machine.this()
-    kind = "decoding_step" if any(d["generates"] for d in dtypes.values()) else "encoder"
+    # The choice table's graph kinds are the graph roles that set an artifact's time.
+    kind = DECODING_STEP if any(d["generates"] for d in dtypes.values()) else ENCODER
     order, source = candidates(machine, kind, rules)
     # Then whatever else exists, so a forced or unusual choice is still judged the same way.
     order += [(d, b) for d in dtypes for b in BACKENDS if (d, b) not in order]
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     machine = Machine.this()
     print(f"machine: {machine.name}; CPU class {cpu_class(machine)}; GPU usable: {machine.gpu}")
-    for kind in ("encoder", "decoding_step"):
+    for kind in (ENCODER, DECODING_STEP):
         order, source = candidates(machine, kind)
         print(f"{kind}: " + ", ".join(f"{d}/{b}" for d, b in order) + f"  ({source})")
     for root in argv:

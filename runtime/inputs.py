@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from artifact.schema import CACHE_INDEX, PADDING_MASK, POSITIONS, TOKEN_IDS
 from runtime.errors import InputError
 
 INT32 = np.iinfo(np.int32)
@@ -85,19 +86,19 @@ def _convert(name: str, value: Any, dtype: str) -> np.ndarray:
 def _check_values(
     name: str, kind: str | None, array: np.ndarray, vocabulary_size: int, bound: int | None
 ) -> None:
-    if kind == "token_ids":
+    if kind == TOKEN_IDS:
         low, high = int(array.min()), int(array.max())
         if low < 0 or high >= vocabulary_size:
             bad = low if low < 0 else high
             raise InputError(
                 f"Input {name!r} holds token id {bad}; ids must lie in [0, {vocabulary_size})."
             )
-    elif kind == "padding_mask":
+    elif kind == PADDING_MASK:
         if not np.isin(array, (0, 1)).all():
             raise InputError(f"Input {name!r} is a padding mask; values must be 0 or 1.")
-    elif kind == "cache_index" and bound is not None:
+    elif kind == CACHE_INDEX and bound is not None:
         if not 0 <= int(array) < bound:
             raise InputError(f"Input {name!r} is {int(array)}; it must lie in [0, {bound}) (the cache length).")
-    elif kind == "positions" and bound is not None:
+    elif kind == POSITIONS and bound is not None:
         if array.min() < 0 or array.max() >= bound:
             raise InputError(f"Input {name!r} holds positions outside [0, {bound}) (the sequence length).")

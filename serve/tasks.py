@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from artifact.schema import CLASSIFIER, ENCODER
+from artifact.schema import CLASSIFIER, ENCODER, TOKEN_IDS
 
 # In order of preference when an artifact offers several (a seq2seq artifact also encodes).
 TASKS = ("generate", "classify", "fill_mask", "encode")
@@ -84,7 +84,7 @@ def run_graph_ids(model, task: str, rows: Sequence[np.ndarray]) -> list[dict[str
     for entry in spec["inputs"]:
         array = np.zeros((len(rows), width), np.int32)
         for i, row in enumerate(rows):
-            array[i, : len(row)] = row if entry.get("kind") == "token_ids" else 1
+            array[i, : len(row)] = row if entry.get("kind") == TOKEN_IDS else 1
         feeds[entry["name"]] = array
     outputs = model.run(feeds, graph=graph)
     sequence_axis = spec["inputs"][0]["shape"][1]

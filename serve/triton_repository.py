@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from artifact.schema import CLASSIFIER, DECODING_STEP, ENCODER, MANIFEST, MASKED_LM, TOKEN_IDS
+from artifact.schema import CLASSIFIER, DECODING_STEP, ENCODER, HIDDEN, LOGITS, MANIFEST, MASKED_LM, TOKEN_IDS
 from serve.triton_config import DATA_TYPES, MAX_BATCH_SIZE, ModelConfig, Tensor, graph_config
 
 MODEL_PY = Path(__file__).with_name("triton_model.py")
@@ -83,8 +83,8 @@ def _sizes(manifest: dict[str, Any]) -> dict[str, int]:
     sizes = {}
     for graph in manifest["graphs"].values():
         for entry in graph["outputs"]:
-            if entry.get("role") in ("logits", "hidden") and isinstance(entry["shape"][-1], int):
-                key = "hidden" if entry.get("role") == "hidden" else "classes"
+            if entry.get("role") in (LOGITS, HIDDEN) and isinstance(entry["shape"][-1], int):
+                key = "hidden" if entry.get("role") == HIDDEN else "classes"
                 sizes.setdefault(key, entry["shape"][-1])
     return sizes
 
