@@ -14,6 +14,8 @@ OUT ?= graphs
 # xla_aot static shapes, BATCHxSEQUENCE,...; empty: 1x64 ... 8x512.
 BUCKETS ?=
 TASK ?=
+# Opt-in graphs, e.g. GRAPHS=backbone (T5's whole encoder-decoder pass).
+GRAPHS ?=
 
 # Quiet TensorFlow's C++ start-up chatter; errors still print.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -64,7 +66,7 @@ serve-repo: $(VENV)/.installed
 	$(PY) -m serve.triton_repository $(ARTIFACT) $(if $(filter command line,$(origin OUT)),$(OUT))
 
 export: $(VENV)/.installed
-	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS))
+	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS)) $(if $(GRAPHS),--graphs $(GRAPHS))
 
 list: $(VENV)/.installed
 	$(PY) -m export --list

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="xla_aot static shapes, BATCHxSEQUENCE,... (default 1x64,1x128,1x256,1x512,8x64,8x128,8x256,8x512)",
     )
+    parser.add_argument(
+        "--graphs", default="",
+        help="opt-in graphs to add, comma-separated (T5: backbone, the whole encoder-decoder pass)",
+    )
     parser.add_argument("--out", default="graphs", help="output root (default graphs/)")
     parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an unexpected error")
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             task=args.task or None,
             format_options=options,
+            graphs=[g.strip() for g in args.graphs.split(",") if g.strip()],
         )
     except ExportError as error:
         print(f"error: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)

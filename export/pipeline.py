@@ -35,6 +35,7 @@ def export_model(
     task: str | None = None,
     progress: Progress | None = None,
     format_options: dict[str, dict] | None = None,
+    graphs: Sequence[str] = (),
 ) -> Path:
     """Export `preset` to `out/<name>/<dtype>/`; returns that directory.
 
@@ -43,7 +44,8 @@ def export_model(
     defaults to every format that can be exported as the dtype (but the opt-in
     ones); with "all", each dtype takes those of `formats` that support it.
     `format_options` passes keyword arguments to one format's `write`, e.g.
-    {"xla_aot": {"buckets": [(1, 128)]}}. Every export rewrites `out/<name>/index.json`
+    {"xla_aot": {"buckets": [(1, 128)]}}. `graphs` adds the family's opt-in graphs by
+    name (T5's whole-model `backbone`). Every export rewrites `out/<name>/index.json`
     (export/index.py) from the artifacts on disk.
 
     Raises an ExportError subclass (ParityError when an artifact disagrees with
@@ -56,7 +58,7 @@ def export_model(
     requested = {d: _requested_formats(formats, d, several=len(dtypes) > 1) for d in dtypes}
     progress = progress or Progress()
     with progress.stage("load"):
-        loaded = load_model(preset, weights, seed, task)
+        loaded = load_model(preset, weights, seed, task).with_graphs(graphs)
     for warning in loaded.warnings:
         banner = "!" * 78
         progress.log(f"{banner}\n  WARNING: {warning}\n{banner}")

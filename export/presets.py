@@ -14,9 +14,10 @@ import os
 import socket
 import threading
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from export.errors import (
     PresetLoadError,
@@ -52,10 +53,23 @@ class LoadedModel:
     warnings: list[str] = field(default_factory=list)
     task: Any = None  # keras_hub Task (classifier, masked LM, seq2seq LM) when exporting one
     task_spec: TaskSpec | None = None
+    extra_graphs: tuple[str, ...] = ()  # opt-in graphs asked for (--graphs)
 
     @property
     def graphs(self) -> tuple[GraphSpec, ...]:
-        return self.task_spec.graphs if self.task_spec else self.family.graphs
+        graphs = self.task_spec.graphs if self.task_spec else self.family.graphs
+        return tuple(g for g in graphs if not g.opt_in or g.name in self.extra_graphs)
+
+    def with_graphs(self, names: Sequence[str]) -> "LoadedModel":
+        """This model exporting the opt-in graphs `names` too; UnsupportedRequestError for others."""
+        graphs = self.task_spec.graphs if self.task_spec else self.family.graphs
+        offered = [g.name for g in graphs if g.opt_in]
+        unknown = [n for n in names if n not in offered]
+        if unknown:
+            raise UnsupportedRequestError(
+                f"GRAPHS={','.join(unknown)}: {self.family.name} offers opt-in graphs {offered or 'none'} here."
+            )
+        return dataclasses.replace(self, extra_graphs=tuple(names))
 
     @property
     def exported_model(self) -> Any:

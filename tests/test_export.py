@@ -95,7 +95,19 @@ def test_saved_model_signatures_are_named_after_graphs(t5_artifact):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(t5_artifact / "saved_model"))
-    assert {"encoder", "backbone"} <= set(loaded.signatures)
+    assert {"encoder", "cross_attention_cache", "decoder_step"} <= set(loaded.signatures)
+
+
+def test_opt_in_graphs_are_exported_only_when_asked(tiny_t5_preset, t5_artifact, tmp_path):
+    from conftest import run_export
+    from export.errors import UnsupportedRequestError
+
+    assert "backbone" not in json.loads((t5_artifact / "manifest.json").read_text())["graphs"]
+    with_backbone = run_export(tiny_t5_preset, tmp_path, formats=["onnx"], graphs=["backbone"])
+    manifest = json.loads((with_backbone / "manifest.json").read_text())
+    assert manifest["graphs"]["backbone"]["role"] == "encoder_decoder" and (with_backbone / "onnx" / "backbone.onnx").is_file()
+    with pytest.raises(UnsupportedRequestError, match="offers opt-in graphs \\['backbone'\\]"):
+        run_export(tiny_t5_preset, tmp_path, formats=["onnx"], graphs=["decoder"])
 
 
 def test_openvino_ir_pins_f32_precision(deberta_artifact):

@@ -168,7 +168,7 @@ def test_generation_graphs_stop_spinning_after_a_run(t5_artifact, deberta_artifa
     t5 = runtime.load(t5_artifact, backend="onnxruntime").engine
     assert t5.manifest["graphs"]["decoder_step"]["role"] == "decoding_step"
     assert {g: stops(t5, g) for g in t5.sessions} == {
-        "encoder": True, "backbone": True, "cross_attention_cache": True, "decoder_step": True
+        "encoder": True, "cross_attention_cache": True, "decoder_step": True
     }
     assert not stops(runtime.load(deberta_artifact, backend="onnxruntime").engine, "encoder")  # no decoding step
 

@@ -69,6 +69,9 @@ class GraphSpec:
     # A task's graph cut from the task's backbone rather than from the task model
     # (whose outputs may be only the head's, e.g. a seq2seq LM's logits).
     from_backbone: bool = False
+    # Exported only when asked for by name (--graphs), e.g. a whole encoder-decoder forward
+    # pass that generation never runs but that would store every weight once more.
+    opt_in: bool = False
 
     @property
     def input_names(self) -> tuple[str, ...]:
