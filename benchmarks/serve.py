@@ -13,6 +13,7 @@ server's batched execute does, without the server). Rows go to benchmarks/result
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -23,28 +24,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from artifact.schema import MANIFEST  # noqa: E402
 from benchmarks.common import RESULTS, stamp, write_rows  # noqa: E402
 from serve import tasks  # noqa: E402
-from serve.triton_repository import write_repository  # noqa: E402
+from serve.check_triton import infer  # noqa: E402
+from serve.triton_repository import model_name, write_repository  # noqa: E402
 from serve.triton_server import TritonServer  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def _request(url: str, model: str, name: str, row: np.ndarray, outputs: list[str]) -> bool:
-    import tritonclient.http as http
-
-    client = http.InferenceServerClient(url)  # one client per request thread
-    try:
-        tensor = http.InferInput(name, [1, len(row)], "INT32")
-        tensor.set_data_from_numpy(row[None, :])
-        client.infer(model, [tensor], outputs=[http.InferRequestedOutput(o, binary_data=True) for o in outputs])
-        return True
-    finally:
-        client.close()
 
 
 def bench(server: TritonServer, name: str, artifact: Path, clients: int, requests: int, threads: int, length: int) -> list[dict]:
@@ -64,12 +54,12 @@ def bench(server: TritonServer, name: str, artifact: Path, clients: int, request
     def one(row: np.ndarray) -> tuple[float, bool]:
         began = time.perf_counter()
         try:
-            ok = _request(server.url, ids_model, input_name, row, outputs)
+            ok = "error" not in infer(server.url, ids_model, {input_name: (row[None, :], "INT32")}, outputs)
         except Exception:  # counted as a failure, reported in the row
             ok = False
         return time.perf_counter() - began, ok
 
-    _request(server.url, ids_model, input_name, rows[0], outputs)  # warm-up
+    infer(server.url, ids_model, {input_name: (rows[0][None, :], "INT32")}, outputs)  # warm-up
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(one, rows))
@@ -109,8 +99,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as work:
         repository, names = Path(work) / "repository", {}
         for artifact in args.artifacts:
-            models = write_repository(artifact, repository, threads=args.threads)
-            names[artifact] = min((m[: -len("_ids")] for m in models if m.endswith("_ids")), key=len)
+            write_repository(artifact, repository, threads=args.threads)
+            names[artifact] = model_name(json.loads((artifact / MANIFEST).read_text()))
         with TritonServer(repository, Path(work), [f"{n}_ids" for n in names.values()]) as server:
             for artifact, name in names.items():
                 rows += bench(server, name, artifact, args.clients, args.requests, args.threads, args.tokens)

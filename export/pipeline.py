@@ -111,13 +111,14 @@ def _export_dtype(loaded: LoadedModel, dtype: str, formats: list[str], final: Pa
             references = _reference_outputs(loaded, graphs)
         sections, parity = {}, []
         specs = {g.name: g.spec for g in graphs}
+        signature = graph_entries(graphs)  # the manifest's graphs, as the runtime backends read them
         try:
             for name, module in modules.items():
                 with progress.stage(f"convert {name}"), raised_as(ConversionError, f"converting to {name} failed", _CONVERTER_ERRORS):
                     options = (format_options or {}).get(name, {})
                     sections[name] = module.write(graphs, staging, dtype, **options)
                 with progress.stage(f"validate {name}"):
-                    runners = validation_runners(name, staging, sections[name], graph_entries(graphs), dtype)
+                    runners = validation_runners(name, staging, sections[name], signature, dtype)
                     records = validate_format(name, runners, references, tol, specs)
                     if loaded.family.generation is not None and any(s.role == DECODING_STEP for s in specs.values()):
                         sections[name]["generation"] = check_generation(name, runners, graphs, tol)

@@ -10,6 +10,7 @@ generation artifacts). Every candidate passed over is in the reason.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ from runtime.errors import ArtifactError, BackendUnavailableError, DtypeMismatch
 FIDELITIES = ("exact", "bounded", "any")
 
 
+@functools.lru_cache(maxsize=1)
 def table() -> dict[str, Any]:
+    """runtime/choices.json, read once (callers do not modify it)."""
     return json.loads(resources.files("runtime").joinpath("choices.json").read_text())
 
 

@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from artifact.index import collect
 from artifact.schema import MANIFEST, TOKEN_IDS
 from runtime.backends import BACKENDS, backend_class, choose
 from runtime.choice import choose as choose_artifact
@@ -172,7 +171,7 @@ def load(
     (DtypeMismatchError otherwise).
     """
     path = Path(path)
-    if not (path / MANIFEST).is_file() and collect(path):
+    if not (path / MANIFEST).is_file() and path.is_dir() and any(path.glob(f"*/{MANIFEST}")):
         chosen = choose_artifact(path, fidelity, dtype, backend)
         model = Model(path / chosen.dtype, chosen.backend, precision, threads, verify)
         model.choice, model.choice_reason = (chosen.dtype, chosen.format, chosen.backend), chosen.reason

@@ -21,7 +21,7 @@ import numpy as np
 
 from artifact.schema import MANIFEST
 from serve import tasks
-from serve.triton_repository import IDS_TASKS, write_repository
+from serve.triton_repository import IDS_TASKS, model_name, write_repository
 
 TEXTS = ["ka to mi re su no", "zen mar", "ha ki lo pe da vu zen mar tis", "ex in", "ol ex in ka", "mi", "su no ha", "da vu"]
 MASKED_TEXTS = ["ka to [MASK] re", "[MASK] mar", "ha ki [MASK] pe [MASK]", "ex [MASK]"]
@@ -67,30 +67,20 @@ def _against_signature(config, entry, pb) -> list[str]:
     return problems
 
 
-def _text_request(url: str, model: str, text: str) -> dict:
+def infer(url: str, model: str, feeds: dict[str, tuple[np.ndarray, str]], outputs: list[str] | None = None) -> dict:
+    """One request ({input: (array, Triton datatype)}) on its own client; the outputs by name,
+    or {"error": the server's message}. `outputs`: asked for as binary data (faster for big ones)."""
     import tritonclient.http as http
 
     client = http.InferenceServerClient(url)  # one client per request thread
     try:
-        tensor = http.InferInput("TEXT", [1, 1], "BYTES")
-        tensor.set_data_from_numpy(np.array([[text.encode()]], dtype=object))
-        result = client.infer(model, [tensor])
-        return {o["name"]: result.as_numpy(o["name"]) for o in result.get_response()["outputs"]}
-    finally:
-        client.close()
-
-
-def _ids_request(url: str, model: str, feeds: dict[str, np.ndarray]) -> dict:
-    import tritonclient.http as http
-
-    client = http.InferenceServerClient(url)
-    try:
         tensors = []
-        for name, array in feeds.items():
-            tensor = http.InferInput(name, list(array.shape), "INT32")
+        for name, (array, datatype) in feeds.items():
+            tensor = http.InferInput(name, list(array.shape), datatype)
             tensor.set_data_from_numpy(array)
             tensors.append(tensor)
-        result = client.infer(model, tensors)
+        requested = [http.InferRequestedOutput(o, binary_data=True) for o in outputs] if outputs else None
+        result = client.infer(model, tensors, outputs=requested)
         return {o["name"]: result.as_numpy(o["name"]) for o in result.get_response()["outputs"]}
     except Exception as error:  # the server's refusal, reported back as data
         return {"error": str(error)}
@@ -98,10 +88,15 @@ def _ids_request(url: str, model: str, feeds: dict[str, np.ndarray]) -> dict:
         client.close()
 
 
-def check_serving(url: str, prefix: str, artifact: Path) -> tuple[dict, list[str]]:
-    import runtime
+def _text_request(url: str, model: str, text: str) -> dict:
+    return infer(url, model, {"TEXT": (np.array([[text.encode()]], dtype=object), "BYTES")})
 
-    model = runtime.load(artifact, backend="onnxruntime", threads=1)
+
+def _ids_request(url: str, model: str, feeds: dict[str, np.ndarray]) -> dict:
+    return infer(url, model, {name: (array, "INT32") for name, array in feeds.items()})
+
+
+def check_serving(url: str, prefix: str, model) -> tuple[dict, list[str]]:
     task, problems = tasks.main_task(model), []
     texts = MASKED_TEXTS if task == "fill_mask" else TEXTS
     expected = tasks.run_texts(model, task, texts)
@@ -159,22 +154,6 @@ def _compare(task: str, answer: dict, want: dict) -> list[str]:
     return [] if ok else ["embeddings differ"]
 
 
-def _raw_request(url: str, model: str, name: str, array: np.ndarray, datatype: str) -> str:
-    """The server's error for one malformed request ('' if it answered)."""
-    import tritonclient.http as http
-
-    client = http.InferenceServerClient(url)
-    try:
-        tensor = http.InferInput(name, list(array.shape), datatype)
-        tensor.set_data_from_numpy(array)
-        client.infer(model, [tensor])
-        return ""
-    except Exception as error:
-        return str(error)
-    finally:
-        client.close()
-
-
 def bad_requests(url: str, prefix: str, model) -> tuple[dict[str, str], list[str]]:
     """Malformed requests each get an error naming the input; the server then still answers."""
     ids_model, problems = f"{prefix}_ids", []
@@ -191,7 +170,7 @@ def bad_requests(url: str, prefix: str, model) -> tuple[dict[str, str], list[str
         cases["over-long ids"] = (ids_model, ids_name, np.ones((1, limit + 5), np.int32), "INT32", ids_name)
     errors = {}
     for case, (target, name, array, datatype, named) in cases.items():
-        errors[case] = _raw_request(url, target, name, array, datatype)
+        errors[case] = infer(url, target, {name: (array, datatype)}).get("error", "")
         if named not in errors[case]:
             problems.append(f"{prefix} {case}: the error does not name {named!r}: {errors[case]!r}")
     text = MASKED_TEXTS[0] if task == "fill_mask" else TEXTS[0]
@@ -241,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     prefixes, python_models = {}, []
     for artifact in artifacts:
         models = write_repository(artifact, repository)
-        prefix = min((m for m in models if not m.endswith(("_onnx", "_openvino", "_ids"))), key=len)
+        prefix = model_name(json.loads((artifact / MANIFEST).read_text()))
         prefixes[prefix] = artifact
         python_models += [m for m in models if m in (prefix, f"{prefix}_ids")]
     configs, problems = check_configs(repository, prefixes)
@@ -250,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         import runtime
 
         for prefix, artifact in prefixes.items():
-            report["artifacts"][prefix], found = check_serving(server.url, prefix, artifact)
-            problems += found
             model = runtime.load(artifact, backend="onnxruntime", threads=1)
+            report["artifacts"][prefix], found = check_serving(server.url, prefix, model)
+            problems += found
             report["artifacts"][prefix]["bad_requests"], found = bad_requests(server.url, prefix, model)
             problems += found + grpc_matches(server.grpc_url, prefix, model)
         report["batching"] = batching(server.url, python_models)

@@ -47,7 +47,7 @@ def write_repository(artifact: Path, out: Path, name: str | None = None, threads
                      backend: str = "onnxruntime") -> dict[str, Path]:
     """Write the repository under `out`; model name -> its directory."""
     manifest = json.loads((artifact / MANIFEST).read_text())
-    name = name or f"{manifest['preset']}_{manifest['dtype']}".replace(".", "_")
+    name = name or model_name(manifest)
     out.mkdir(parents=True, exist_ok=True)
     models = {}
     for fmt, engine, files in (
@@ -71,6 +71,11 @@ def write_repository(artifact: Path, out: Path, name: str | None = None, threads
                           max_batch_size=MAX_BATCH_SIZE, instances=instances, parameters={**parameters, "input": "ids"})
         models[ids.name] = _write_python_model(out, ids, artifact)
     return models
+
+
+def model_name(manifest: dict[str, Any]) -> str:
+    """The default name of an artifact's models: <preset>_<dtype>, a Triton-safe name."""
+    return f"{manifest['preset']}_{manifest['dtype']}".replace(".", "_")
 
 
 def _task(manifest: dict[str, Any]) -> str | None:

@@ -50,9 +50,8 @@ def written_keys(value: Any, parent: str | None = None) -> set[str]:
 
 def table_keys() -> set[str]:
     """Keys of runtime/choices.json, the choice table (documented in the table itself and the README)."""
-    return written_keys(json.loads((ROOT / "runtime" / "choices.json").read_text())) | {
-        key for rule in json.loads((ROOT / "runtime" / "choices.json").read_text())["rules"].values() for key in rule
-    }
+    table = json.loads((ROOT / "runtime" / "choices.json").read_text())
+    return written_keys(table) | {key for rule in table["rules"].values() for key in rule}
 
 
 def read_keys(directory: Path = ROOT / "runtime") -> set[str]:
