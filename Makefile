@@ -32,7 +32,7 @@ SHAPES ?=
 # Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
 O2_LIMIT_S ?= 300
 
-.PHONY: export test venv serve-venv serve-repo serve bench-serve list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
+.PHONY: export test disk-check venv serve-venv serve-repo serve bench-serve list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -76,9 +76,20 @@ choices: $(VENV)/.installed
 	$(PY) -m runtime.choice $(OUT)/$(PRESET)
 
 # The two venvs install side by side (pip's cache is safe to share).
-test: cpp-deps
+test: cpp-deps disk-check
 	$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(SERVE_VENV)/.installed
 	$(PY) -m pytest -q tests
+
+# make test needs room for both venvs (~4 GiB, skipped when installed) and the tests'
+# temporary artifacts (~1 GiB under TMPDIR): refuse up front, naming what is missing,
+# rather than fail half-way through pip with ENOSPC.
+disk-check:
+	@need=$$([ -f $(VENV)/.installed ] && [ -f $(SERVE_VENV)/.installed ] && echo 1 || echo 5); \
+	for dir in . $${TMPDIR:-/tmp}; do \
+		free=$$(df -Pk "$$dir" | awk 'NR==2 {printf "%.1f", $$4 / 1048576}'); \
+		awk -v f=$$free -v n=$$need 'BEGIN {exit !(f < n)}' && \
+			{ echo "error: $$dir has $$free GiB free; make test needs $$need GiB (venvs and test artifacts)" >&2; exit 1; }; \
+	done; true
 
 # The C++ examples (examples/cpp, run by the tests) need g++ and sentencepiece's C++
 # library; Debian ships it as libsentencepiece-dev.
