@@ -30,8 +30,10 @@ def entry(manifest: dict[str, Any]) -> dict[str, Any]:
     """One dtype's record: family, formats, bounds and the worst measured parity per format."""
     parity: dict[str, dict[str, Any]] = {}
     for record in manifest.get("parity", []):
-        worst = parity.setdefault(record["format"], {"max_abs_diff": 0.0, "min_cosine": 1.0})
+        worst = parity.setdefault(record["format"], {"max_abs_diff": 0.0, "max_scaled_diff": 0.0, "min_cosine": 1.0})
         worst["max_abs_diff"] = max(worst["max_abs_diff"], record["max_abs_diff"])
+        # Artifacts of schema 2 before the per-output scale: unit scale.
+        worst["max_scaled_diff"] = max(worst["max_scaled_diff"], record.get("max_scaled_diff", record["max_abs_diff"]))
         if "cosine" in record:
             worst["min_cosine"] = min(worst["min_cosine"], record["cosine"])
     for fmt, section in manifest["formats"].items():

@@ -180,6 +180,7 @@ def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
             "started": started.isoformat(timespec="seconds"),
             "seconds": round(progress.total, 2),
             "stages": progress.seconds,
+            "stage_memory_gb": progress.memory,
             "machine": machine(),
         },
     }

@@ -1,4 +1,9 @@
-"""Per-stage progress lines with elapsed time, and the durations for the manifest."""
+"""Per-stage progress lines with elapsed time and memory, and both for the manifest.
+
+Memory per stage is the process's peak resident set so far (VmHWM) when the stage
+ends, and its resident set then (VmRSS): the stage after which the peak grows is
+the one that set it. Reading /proc costs nothing; elsewhere memory is left out.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ class Progress:
         self.stream = stream
         self.start = time.perf_counter()
         self.seconds: dict[str, float] = {}
+        self.memory: dict[str, dict[str, float]] = {}
 
     def log(self, message: str) -> None:
         if self.stream is not None:
@@ -28,8 +34,27 @@ class Progress:
         yield
         took = time.perf_counter() - began
         self.seconds[name] = round(took, 3)
-        self.log(f"{name} done in {took:.1f} s")
+        memory = resident_gb()
+        if memory:
+            self.memory[name] = memory
+            self.log(f"{name} done in {took:.1f} s (resident {memory['rss_gb']:.2f} GB, peak so far {memory['peak_gb']:.2f} GB)")
+        else:
+            self.log(f"{name} done in {took:.1f} s")
 
     @property
     def total(self) -> float:
         return time.perf_counter() - self.start
+
+
+def resident_gb() -> dict[str, float]:
+    """{"rss_gb", "peak_gb"} of this process from /proc/self/status; {} where there is none."""
+    try:
+        text = open("/proc/self/status").read()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        kb = {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+    except (KeyError, ValueError):
+        return {}
+    return {"rss_gb": round(kb["VmRSS"] / 2**20, 3), "peak_gb": round(kb["VmHWM"] / 2**20, 3)}

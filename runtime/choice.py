@@ -146,8 +146,9 @@ def _unfit(record, fmt, dtype, backend, fidelity, machine, rules) -> str | None:
     limit, measured = rules["fidelity"][fidelity], record["parity"].get(fmt, {})
     if "dtypes" in limit and dtype not in limit["dtypes"]:
         return f"fidelity={fidelity!r} takes only {limit['dtypes']}"
-    if "max_abs" in limit and not measured.get("max_abs_diff", float("inf")) <= limit["max_abs"]:
-        return f"max abs diff {measured.get('max_abs_diff')} against Keras exceeds {limit['max_abs']}"
+    scaled = measured.get("max_scaled_diff", measured.get("max_abs_diff", float("inf")))
+    if "max_abs" in limit and not scaled <= limit["max_abs"]:
+        return f"max abs diff {scaled} (in units of the output's scale) against Keras exceeds {limit['max_abs']}"
     if "min_cosine" in limit and not measured.get("min_cosine", -1.0) >= limit["min_cosine"]:
         return f"min cosine {measured.get('min_cosine')} against Keras is below {limit['min_cosine']}"
     agreement = measured.get("generation_agreement")

@@ -33,6 +33,26 @@ def test_parity_failure_raises_naming_output_and_leaves_nothing(tiny_deberta_pre
     assert list(tmp_path.rglob("*")) in ([], [tmp_path / "tiny_deberta"])
 
 
+def test_float32_bound_scales_with_output_rms():
+    """float32 rounding grows with magnitude: logits of RMS 200 may differ by 200x max_abs, unit-scale outputs may not."""
+    import numpy as np
+
+    from export.families.base import GraphSpec
+    from export.validate import compare, tolerance
+
+    tol, spec = tolerance("float32"), GraphSpec(name="step", inputs=(), outputs=())
+    rng = np.random.default_rng(0)
+    logits = (200 * rng.standard_normal((2, 50))).astype(np.float32)
+    (record,) = compare("onnx", spec, {}, {"logits": logits}, {"logits": logits + 5e-3}, tol)
+    assert record["scale"] == pytest.approx(200, rel=0.1) and record["max_scaled_diff"] < 1e-4
+    with pytest.raises(ParityError) as error:
+        compare("onnx", spec, {}, {"logits": logits}, {"logits": logits + 5e-2}, tol)
+    assert error.value.tolerance == pytest.approx(1e-4 * record["scale"])
+    hidden = rng.standard_normal((2, 50)).astype(np.float32) * 0.5
+    with pytest.raises(ParityError):
+        compare("onnx", spec, {}, {"h": hidden}, {"h": hidden + 2e-4}, tol)
+
+
 def test_interrupted_export_leaves_no_artifact(tiny_deberta_preset, tmp_path, monkeypatch):
     def interrupt(graphs, directory, dtype):
         (directory / "onnx").mkdir()
