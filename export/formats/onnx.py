@@ -1,37 +1,37 @@
-"""ONNX: each graph of the export at the asked dtype, as built by export/onnx/build.py."""
+"""ONNX: each graph of the export at the asked dtype, as built by export/onnx/build.py.
+
+Weights are stored once per artifact (export/onnx/pack.py): a single graph that
+fits protobuf's 2 GiB is one self-contained file; otherwise every graph reads its
+tensors from one shared `onnx/weights.onnx.data`.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
 
 from export.formats import DTYPES
 from export.onnx.build import OPSET, dtype_graph
-from export.tracing import GraphSet, TracedGraph
+from export.onnx.pack import pack, weight_bytes
+from export.tracing import GraphSet
 
 NAME = "onnx"
+DATA_FILE = "weights.onnx.data"
+# Above this much weight data a single graph's tensors go to the data file too:
+# a protobuf file cannot exceed 2 GiB, and the graph itself needs some room.
+EXTERNAL_DATA_BYTES = 1536 * 2**20
 
 
 def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     out = directory / NAME
     out.mkdir(parents=True, exist_ok=True)
+    built = {traced.name: dtype_graph(graphs, traced, dtype) for traced in graphs}
+    total = sum(weight_bytes(b.path) for b in built.values())
+    inline = len(built) == 1 and total <= EXTERNAL_DATA_BYTES
+    pack({name: b.path for name, b in built.items()}, out, DATA_FILE, inline)
     section = {"opset": OPSET, "method": DTYPES[NAME][dtype], "graphs": {}}
-    for traced in graphs:
-        record = write_graph(graphs, traced, dtype, out / f"{traced.name}.onnx")
-        for key in ("file", "external_data"):
-            if key in record:
-                record[key] = f"{NAME}/{record[key]}"
-        section["graphs"][traced.name] = record
+    for name, b in built.items():
+        record = {"file": f"{NAME}/{name}.onnx", **b.record}
+        if not inline:
+            record["external_data"] = f"{NAME}/{DATA_FILE}"
+        section["graphs"][name] = record
     return section
-
-
-def write_graph(graphs: GraphSet, traced: TracedGraph, dtype: str, path: Path) -> dict:
-    """`traced` as an ONNX graph of `dtype` at `path`; its manifest record, file names relative to path's folder."""
-    built = dtype_graph(graphs, traced, dtype)
-    shutil.copyfile(built.path, path)
-    record = {"file": path.name, **built.record}
-    if built.path.with_suffix(".onnx.data").exists():
-        shutil.copyfile(built.path.with_suffix(".onnx.data"), path.with_suffix(".onnx.data"))
-        record["external_data"] = path.with_suffix(".onnx.data").name
-    return record

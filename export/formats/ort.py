@@ -19,6 +19,8 @@ from pathlib import Path
 from export.errors import ConversionError
 from export.formats import DTYPES
 from export.formats import onnx as onnx_format
+from export.onnx.build import dtype_graph
+from export.onnx.pack import pack, weight_bytes
 from export.tracing import GraphSet
 
 NAME = "ort"
@@ -33,14 +35,15 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
     section = {"method": DTYPES[NAME][dtype], "target_platform": "arm", "operators_config": f"{NAME}/{CONFIG}", "graphs": {}}
     with tempfile.TemporaryDirectory(dir=graphs.scratch) as work:
         work = Path(work)
-        for traced in graphs:
-            onnx_format.write_graph(graphs, traced, dtype, work / f"{traced.name}.onnx")
-            size = sum(p.stat().st_size for p in work.glob(f"{traced.name}.onnx*"))
+        built = {traced.name: dtype_graph(graphs, traced, dtype).path for traced in graphs}
+        for name, path in built.items():
+            size = weight_bytes(path)
             if size > MAX_BYTES:
                 raise ConversionError(
-                    f"Graph {traced.name!r} has {size / 2**30:.1f} GiB of ONNX data; a .ort file holds under 2 GiB. "
+                    f"Graph {name!r} has {size / 2**30:.1f} GiB of ONNX data; a .ort file holds under 2 GiB. "
                     "Export int8 or float16 for mobile."
                 )
+        pack(built, work, onnx_format.DATA_FILE, inline=True)  # each .ort file holds its own weights
         _convert(work, graphs)
         for traced in graphs:
             shutil.move(work / f"{traced.name}.ort", out / f"{traced.name}.ort")

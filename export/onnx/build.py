@@ -21,15 +21,12 @@ from export.errors import ConversionError
 from export.families.base import DECODING_STEP
 from export.onnx import float16
 from export.onnx.cache import DtypeGraph, Float32Graph
-from export.onnx.convert import bind_weights, erfc_handler, name_dims, weight_bytes
+from export.onnx.convert import bind_weights, erfc_handler, name_dims
 from export.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
 from export.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
 OPSET = 17
-# Above this much weight data a graph's tensors go to `<graph>.onnx.data`:
-# a protobuf file cannot exceed 2 GiB, and the graph itself needs some room.
-EXTERNAL_DATA_BYTES = 1536 * 2**20
 
 
 def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
@@ -51,8 +48,11 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
     except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
         raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
     path = graphs.scratch / f"{traced.name}.onnx"
-    external = weight_bytes(weights) > EXTERNAL_DATA_BYTES
-    bind_weights(model, weights, path.with_suffix(".onnx.data") if external else None)
+    # Weights are streamed to a data file one tensor at a time, whatever their size: the
+    # proto stays small, the rewrites' evaluations and the converters read them from disk
+    # (memory-mapped), and no stage holds a second copy of them beside Keras's
+    # (issue 18). The onnx format decides how the published graph stores them.
+    bind_weights(model, weights, path.with_suffix(".onnx.data"))
     name_dims(model, {**traced.input_shapes, **traced.output_shapes})
     model.producer_name = "keras-aot-export"
     rewrites = run_passes(model, graphs.sample_inputs(traced), graphs.scratch)
@@ -81,14 +81,13 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
         model, record["float16"] = float16.convert(
             model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
         )
-        if _tensor_bytes(model) > EXTERNAL_DATA_BYTES:
-            convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)
+        convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)  # like its source
         onnx.save_model(model, str(path))
         del model
     elif dtype == "int8":
-        # A quarter of the float32 weights can still pass protobuf's 2 GiB (t5_1.1_xl's
-        # backbone: 2.65 GiB): external data whenever the float32 graph needed it.
-        external = source.path.with_suffix(".onnx.data").exists()
+        # External like its source: a quarter of the float32 weights can still pass
+        # protobuf's 2 GiB (t5_1.1_xl's backbone: 2.65 GiB).
+        external = True
         if traced.spec.role == DECODING_STEP:
             products = quantize_weights_int8(source.path, path, external)
             record["int8"] = {"method": "weights_only", "products": products}
@@ -98,10 +97,6 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
     _check(path, traced)
     built = graphs.onnx.dtypes[key] = DtypeGraph(path, record)
     return built
-
-
-def _tensor_bytes(model: onnx.ModelProto) -> int:
-    return sum(len(t.raw_data) for t in model.graph.initializer)
 
 
 def _check(path: Path, traced: TracedGraph) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import tempfile
+import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
@@ -175,41 +176,64 @@ def evaluate(
 ) -> list[np.ndarray]:
     """Values of any tensors of `model` (intermediate ones included) on `feeds`.
 
-    `base_dir`: where the model's external weight data lives, if it has any.
+    `base_dir`: where the model's external weight data lives, if it has any. The
+    probe graph is written next to that data and reads it in place: no copy of the
+    weights is made, in memory or on disk (onnxruntime memory-maps aligned external
+    tensors; prepacking and graph rewrites, which would copy them, are off).
     """
     import onnxruntime as ort
-    from onnx.external_data_helper import load_external_data_for_model
 
     probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    if base_dir is not None:
-        load_external_data_for_model(probe, str(base_dir))
+    probe.CopyFrom(model)  # the graph and its small inline tensors
     known = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in known)
-    with tempfile.TemporaryDirectory(dir=base_dir) as scratch:  # the export's scratch, when it has one
-        # External data: a base-size model passes protobuf's 2 GiB once outputs are added.
-        path = Path(scratch) / "probe.onnx"
-        onnx.save_model(probe, str(path), save_as_external_data=True, location="probe.data")
-        del probe
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # optimizer notes about the extra outputs are noise
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return [np.asarray(v) for v in session.run(names, feeds)]
+    with tempfile.TemporaryDirectory() as own:
+        folder = Path(base_dir) if base_dir is not None else Path(own)
+        path = folder / f".probe-{uuid.uuid4().hex}.onnx"  # beside the data its locations name
+        try:
+            onnx.save_model(probe, str(path))
+            del probe
+            options = ort.SessionOptions()
+            options.log_severity_level = 3  # optimizer notes about the extra outputs are noise
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            options.add_session_config_entry("session.disable_prepacking", "1")
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return [np.asarray(v) for v in session.run(names, feeds)]
+        finally:
+            path.unlink(missing_ok=True)
 
 
 def append_external_tensor(name: str, array: np.ndarray, stream: BinaryIO, location: str) -> TensorProto:
     """Write `array` at the end of `stream` (aligned) and return its external-data initializer."""
-    offset = stream.tell()
-    if offset % _ALIGN:
-        stream.write(b"\0" * (_ALIGN - offset % _ALIGN))
-        offset = stream.tell()
-    stream.write(array.tobytes())
+    offset, _ = append_external_tensor_bytes(array.tobytes(), stream)
     tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
     tensor.dims.extend(array.shape)
-    tensor.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", str(offset)), ("length", str(array.nbytes))):
-        tensor.external_data.add(key=key, value=value)
+    set_external(tensor, location, offset, array.nbytes)
     return tensor
+
+
+def set_external(tensor: TensorProto, location: str, offset: int, length: int) -> None:
+    """Point `tensor` at `length` bytes at `offset` of the data file `location` (dropping inline data)."""
+    for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
+        tensor.ClearField(field)
+    del tensor.external_data[:]
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        tensor.external_data.add(key=key, value=value)
+
+
+def append_external_tensor_bytes(data: bytes, stream: BinaryIO) -> tuple[int, int]:
+    """Write `data` at the end of `stream`, aligned for memory mapping; returns (offset, length).
+
+    Tensors of 64 KiB or more start on a page (runtimes map those in place); smaller
+    ones on 64 bytes, where a page of padding would outweigh them."""
+    align = _ALIGN if len(data) >= 64 * 1024 else 64
+    offset = stream.tell()
+    if offset % align:
+        stream.write(b"\0" * (align - offset % align))
+        offset = stream.tell()
+    stream.write(data)
+    return offset, len(data)
 
 
 def external_data_file(graph: onnx.GraphProto, base_dir: Path) -> Path | None:
