@@ -11,6 +11,7 @@ their near-ties are common).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,19 @@ PROMPT_LENGTHS = (23, 17, 11, 6)
 NEW_TOKENS = 16
 
 
-def check_generation(fmt: str, runners: dict[str, Runner], graphs, tol: Tolerance) -> dict[str, Any]:
-    """Greedy-decode the prompts both ways; returns {"agreement", "tokens", "prompts", "bound"}."""
+@dataclass(frozen=True)
+class GenerationReference:
+    """Float32 Keras's greedy tokens on the validation prompts, and how to decode them again."""
+
+    token_ids: TokenIds
+    parts: DecodingGraphs
+    prompts: np.ndarray
+    mask: np.ndarray
+    tokens: np.ndarray
+
+
+def generation_reference(graphs) -> GenerationReference:
+    """Greedy-decode the prompts through the traced Keras graphs (while Keras is loaded)."""
     traced = {t.name: t for t in graphs}
     ids = generation_ids(graphs.loaded)
     token_ids = TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
@@ -37,25 +49,34 @@ def check_generation(fmt: str, runners: dict[str, Runner], graphs, tol: Toleranc
     def keras_engine(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in traced[graph](inputs).items()}
 
+    decoder = CachedDecoder(keras_engine, parts, prompts, mask, NEW_TOKENS)
+    tokens = greedy(decoder, len(prompts), NEW_TOKENS, token_ids)
+    return GenerationReference(token_ids, parts, prompts, mask, tokens)
+
+
+def check_generation(fmt: str, runners: dict[str, Runner], reference: GenerationReference, tol: Tolerance) -> dict[str, Any]:
+    """Decode the prompts through the artifact, teacher-forced and free-running, against
+    `reference`; returns {"agreement", "tokens", "prompts", "bound", "free_running_agreement"}."""
+    token_ids = reference.token_ids
+
     def artifact_engine(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return runners[graph](inputs)
 
-    def decoder(engine):
-        return CachedDecoder(engine, parts, prompts, mask, NEW_TOKENS)
+    def decoder() -> CachedDecoder:
+        return CachedDecoder(artifact_engine, reference.parts, reference.prompts, reference.mask, NEW_TOKENS)
 
-    reference = greedy(decoder(keras_engine), len(prompts), NEW_TOKENS, token_ids)
-    forced = teacher_forced(decoder(artifact_engine), reference, token_ids)
-    free = greedy(decoder(artifact_engine), len(prompts), NEW_TOKENS, token_ids)
-    agreement, tokens = forced_agreement(reference, forced, token_ids.end)
+    forced = teacher_forced(decoder(), reference.tokens, token_ids)
+    free = greedy(decoder(), len(reference.prompts), NEW_TOKENS, token_ids)
+    agreement, tokens = forced_agreement(reference.tokens, forced, token_ids.end)
     bound = tol.min_generation_agreement
     if bound is not None and agreement < bound:
         raise GenerationAgreementError(format=fmt, agreement=agreement, bound=bound, tokens=tokens)
     return {
         "agreement": agreement,
         "tokens": tokens,
-        "prompts": len(prompts),
+        "prompts": len(reference.prompts),
         "bound": bound,
-        "free_running_agreement": agreement_rate(reference, free, token_ids.end)[0],
+        "free_running_agreement": agreement_rate(reference.tokens, free, token_ids.end)[0],
     }
 
 

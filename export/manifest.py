@@ -61,16 +61,28 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def build_manifest(loaded, dtype, graphs, sections, parity, entries: dict[str, Any], staging: Path, started, progress) -> dict[str, Any]:
-    """Describe everything in `staging`; `entries` are the manifest records of the files
-    written beside the formats (`tokenizer`, `reference`, `text_reference`: export/side_files.py).
-
-    `files` is computed last, over what is on disk, so it lists every file.
-    """
-    manifest = _describe(loaded, dtype, graphs, sections, parity, entries["tokenizer"], started, progress)
+def build_manifest(loaded, dtype, graphs, sections, entries: dict[str, Any], started) -> dict[str, Any]:
+    """Describe the model and what was converted into staging, while the Keras model is loaded;
+    `entries` are the manifest records of the files written beside the formats (`tokenizer`,
+    `reference`, `text_reference`: export/side_files.py). `finish_manifest` adds what
+    validation measured. `sections` is kept by reference: validation adds to it."""
+    manifest = _describe(loaded, dtype, graphs, sections, entries["tokenizer"])
     manifest["reference"] = entries["reference"]
     manifest["text_reference"] = entries["text_reference"]
     manifest["generation"] = generation_ids(loaded)
+    manifest["export"] = {"started": started.isoformat(timespec="seconds")}
+    return manifest
+
+
+def finish_manifest(manifest: dict[str, Any], parity: list[dict], staging: Path, progress) -> dict[str, Any]:
+    """Add parity, timings and `files`, computed last over what is on disk so it lists every file."""
+    manifest["parity"] = parity
+    manifest["export"].update({
+        "seconds": round(progress.total, 2),
+        "stages": progress.seconds,
+        "stage_memory_gb": progress.memory,
+        "machine": machine(),
+    })
     manifest["files"] = file_table(staging)
     return manifest
 
@@ -146,7 +158,7 @@ def graph_entries(graphs) -> dict[str, dict[str, Any]]:
     }
 
 
-def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progress) -> dict[str, Any]:
+def _describe(loaded, dtype, graphs, sections, tokenizer) -> dict[str, Any]:
     config = json.loads(json.dumps(loaded.backbone.get_config(), default=str))
     family = loaded.family
     return {
@@ -174,13 +186,6 @@ def _describe(loaded, dtype, graphs, sections, parity, tokenizer, started, progr
         "tokenizer": tokenizer,
         # What parity had to meet at this dtype (export/tolerances.json); null: recorded only.
         "bounds": dataclasses.asdict(tolerance(dtype)),
-        "parity": parity,
+        "parity": [],
         "tools": tool_versions(),
-        "export": {
-            "started": started.isoformat(timespec="seconds"),
-            "seconds": round(progress.total, 2),
-            "stages": progress.seconds,
-            "stage_memory_gb": progress.memory,
-            "machine": machine(),
-        },
     }

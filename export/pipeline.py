@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,11 +11,11 @@ import numpy as np
 
 from artifact.schema import DECODING_STEP
 from export.errors import ConversionError, ExportError, PartialExportError, UnsupportedRequestError, raised_as
-from export.fidelity import check_generation
+from export.fidelity import check_generation, generation_reference
 from export.formats import ALL, ALL_DTYPES, DTYPES, check_dtype, formats_for, get_format, validation_runners
 from export.index import write_index
-from export.manifest import build_manifest, graph_entries, write_manifest
-from export.presets import LoadedModel, load_model
+from export.manifest import build_manifest, finish_manifest, graph_entries, write_manifest
+from export.presets import LoadedModel, load_model, release_memory
 from export.progress import Progress
 from export.side_files import write_side_files
 from export.staging import SCRATCH, staged_directory
@@ -73,7 +72,8 @@ def export_model(
             chosen = _family_formats(loaded, requested[each], each, explicit and len(dtypes) == 1, progress)
             if not chosen:
                 raise UnsupportedRequestError(f"no format of {requested[each]} can be exported as {each} for {loaded.family.name}")
-            final = _export_dtype(loaded, each, chosen, root / each, format_options, Progress(progress.stream))
+            last = each == dtypes[-1]
+            final = _export_dtype(loaded, each, chosen, root / each, format_options, Progress(progress.stream), last)
             published.append(each)
         except ExportError as error:
             if len(dtypes) == 1:
@@ -97,8 +97,16 @@ def _requested_formats(formats: Sequence[str] | None, dtype: str, several: bool)
     return list(formats)
 
 
-def _export_dtype(loaded: LoadedModel, dtype: str, formats: list[str], final: Path, format_options, progress: Progress) -> Path:
-    """Trace, convert, validate and publish one dtype's artifact at `final`."""
+def _export_dtype(
+    loaded: LoadedModel, dtype: str, formats: list[str], final: Path, format_options, progress: Progress, last: bool = False
+) -> Path:
+    """Trace, convert, validate and publish one dtype's artifact at `final`.
+
+    Two phases, so that no stage holds two copies of the weights (issue 18): with the
+    Keras model, trace, compute the reference outputs and convert every format; then,
+    for the last dtype of an export (`last`), free the Keras model before validating
+    each format in turn, each format's sessions freed before the next loads.
+    """
     started = datetime.now(timezone.utc)
     modules = {name: get_format(name) for name in formats}
     tol = tolerance(dtype)
@@ -109,29 +117,36 @@ def _export_dtype(loaded: LoadedModel, dtype: str, formats: list[str], final: Pa
         with progress.stage("trace"), raised_as(ConversionError, "tracing failed", _CONVERTER_ERRORS):
             graphs = GraphSet(loaded, scratch=staging / SCRATCH)
             references = _reference_outputs(loaded, graphs)
-        sections, parity = {}, []
-        specs = {g.name: g.spec for g in graphs}
+            specs = {g.name: g.spec for g in graphs}
+            generates = loaded.family.generation is not None and any(s.role == DECODING_STEP for s in specs.values())
+            generation = generation_reference(graphs) if generates else None
+        sections = {}
         signature = graph_entries(graphs)  # the manifest's graphs, as the runtime backends read them
         try:
             for name, module in modules.items():
                 with progress.stage(f"convert {name}"), raised_as(ConversionError, f"converting to {name} failed", _CONVERTER_ERRORS):
                     options = (format_options or {}).get(name, {})
                     sections[name] = module.write(graphs, staging, dtype, **options)
-                with progress.stage(f"validate {name}"):
-                    runners = validation_runners(name, staging, sections[name], signature, dtype)
-                    records = validate_format(name, runners, references, tol, specs)
-                    if loaded.family.generation is not None and any(s.role == DECODING_STEP for s in specs.values()):
-                        sections[name]["generation"] = check_generation(name, runners, graphs, tol)
-                    parity += records
-                    del runners
-                gc.collect()
-                progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
+            entries = write_side_files(loaded, graphs, references, dtype, staging)
+            manifest = build_manifest(loaded, dtype, graphs, sections, entries, started)
         finally:
             graphs.close()
+        del graphs
+        if last:
+            loaded.release()
+        parity = []
+        for name in modules:
+            with progress.stage(f"validate {name}"):
+                runners = validation_runners(name, staging, sections[name], signature, dtype)
+                records = validate_format(name, runners, references, tol, specs)
+                if generation is not None:
+                    sections[name]["generation"] = check_generation(name, runners, generation, tol)
+                parity += records
+                del runners
+                release_memory()
+            progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
         with progress.stage("write"):
-            entries = write_side_files(loaded, graphs, references, dtype, staging)
-            manifest = build_manifest(loaded, dtype, graphs, sections, parity, entries, staging, started, progress)
-            write_manifest(staging, manifest)
+            write_manifest(staging, finish_manifest(manifest, parity, staging, progress))
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final
 

@@ -71,6 +71,15 @@ class LoadedModel:
             )
         return dataclasses.replace(self, extra_graphs=tuple(names))
 
+    def release(self) -> None:
+        """Drop the Keras models (their weights are most of an export's memory); what
+        describes them (name, family, tokenizer) stays. Nothing may trace after this."""
+        self.backbone = self.task = None
+        import keras
+
+        keras.backend.clear_session()
+        release_memory()
+
     @property
     def exported_model(self) -> Any:
         """What sub-model graphs are cut from: the task when there is one."""
@@ -279,3 +288,15 @@ def _resolve(host: str, result: list) -> None:
         result.append(address[:2])
     except OSError as error:
         result.append(error)
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc keeps them otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: freed memory is still reused by this process
