@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -102,10 +103,12 @@ def _export_dtype(
 ) -> Path:
     """Trace, convert, validate and publish one dtype's artifact at `final`.
 
-    Two phases, so that no stage holds two copies of the weights (issue 18): with the
-    Keras model, trace, compute the reference outputs and convert every format; then,
-    for the last dtype of an export (`last`), free the Keras model before validating
-    each format in turn, each format's sessions freed before the next loads.
+    Two phases, so that no stage holds two copies of the weights (issue 18). With the
+    Keras model: trace, compute the reference outputs, write the formats converted from
+    Keras (SavedModel, XLA AOT) and build the float32 ONNX graphs (`prepare`). Then,
+    once the Keras model is freed (for the last dtype of an export, `last`): convert
+    the formats made from ONNX and validate each format in turn, each format's
+    sessions freed before the next loads.
     """
     started = datetime.now(timezone.utc)
     modules = {name: get_format(name) for name in formats}
@@ -122,18 +125,29 @@ def _export_dtype(
             generation = generation_reference(graphs) if generates else None
         sections = {}
         signature = graph_entries(graphs)  # the manifest's graphs, as the runtime backends read them
+        # Formats with a `prepare` (the float32 ONNX graph) convert the rest without Keras.
+        later = {name: m for name, m in modules.items() if hasattr(m, "prepare")}
+
+        def write(name: str) -> None:
+            with _converting(progress, "convert", name):
+                sections[name] = modules[name].write(graphs, staging, dtype, **(format_options or {}).get(name, {}))
+
         try:
             for name, module in modules.items():
-                with progress.stage(f"convert {name}"), raised_as(ConversionError, f"converting to {name} failed", _CONVERTER_ERRORS):
-                    options = (format_options or {}).get(name, {})
-                    sections[name] = module.write(graphs, staging, dtype, **options)
+                if name in later:
+                    with _converting(progress, "prepare", name):
+                        module.prepare(graphs)
+                else:
+                    write(name)
             entries = write_side_files(loaded, graphs, references, dtype, staging)
             manifest = build_manifest(loaded, dtype, graphs, sections, entries, started)
+            graphs.release_keras()
+            if last:
+                loaded.release()
+            for name in later:
+                write(name)
         finally:
             graphs.close()
-        del graphs
-        if last:
-            loaded.release()
         parity = []
         for name in modules:
             with progress.stage(f"validate {name}"):
@@ -149,6 +163,13 @@ def _export_dtype(
             write_manifest(staging, finish_manifest(manifest, parity, staging, progress))
     progress.log(f"wrote {final} in {progress.total:.1f} s")
     return final
+
+
+@contextmanager
+def _converting(progress: Progress, stage: str, name: str) -> Iterator[None]:
+    """A progress stage whose converter errors become ConversionError naming the format."""
+    with progress.stage(f"{stage} {name}"), raised_as(ConversionError, f"converting to {name} failed", _CONVERTER_ERRORS):
+        yield
 
 
 # What tracers, converters and graph rewrites raise on a model or graph they cannot handle.

@@ -72,6 +72,9 @@ class GraphSet:
     def __init__(self, loaded, scratch: Path | None = None) -> None:
         self.loaded = loaded
         self.graphs = trace_graphs(loaded)
+        # What sample inputs need, kept so they can still be made once Keras is released.
+        self._limits = loaded.family.sequence_limits(loaded.backbone.get_config())
+        self._vocabulary = loaded.backbone.vocabulary_size
         self._lowered: dict[str, list[TracedGraph]] = {}
         # Inside the export's staging directory, so a killed export leaves nothing elsewhere.
         self._scratch_path = scratch
@@ -116,9 +119,14 @@ class GraphSet:
     def sample_inputs(self, traced: TracedGraph, seed: int = 1000, case: dict[str, int] | None = None) -> dict[str, Any]:
         from export.validate import CALIBRATION_CASE, case_inputs
 
-        limits = self.loaded.family.sequence_limits(self.loaded.backbone.get_config())
-        vocabulary = self.loaded.backbone.vocabulary_size
-        return case_inputs(traced.spec, traced.input_shapes, case or CALIBRATION_CASE, vocabulary, limits, seed)[1]
+        return case_inputs(traced.spec, traced.input_shapes, case or CALIBRATION_CASE, self._vocabulary, self._limits, seed)[1]
+
+    def release_keras(self) -> None:
+        """Drop every traced Keras model: what remains (names, specs, shapes, the ONNX graphs
+        in scratch) serves the formats that convert from ONNX. Tracing is over after this."""
+        for traced in self.graphs:
+            traced.model = None
+        self._lowered.clear()
 
 
 def trace_graphs(loaded) -> list[TracedGraph]:

@@ -16,7 +16,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 # Their children are names of things (graphs, files, formats, special tokens), not schema keys.
 NAMED_CHILDREN = {
-    "graphs", "files", "stages", "special_tokens", "max_sequence_length", "reference", "formats",
+    "graphs", "files", "stages", "stage_memory_gb", "special_tokens", "max_sequence_length", "reference", "formats",
     "dtypes", "failed", "parity", "requires_cpu_flags",  # index.json: by dtype, by format
 }
 # Opaque: recorded as the tools give them (the backbone's get_config(), package versions).

@@ -4,6 +4,13 @@
         Write the format's files under directory/<NAME>/ and return its manifest
         section: {"graphs": {graph: {"file": relative path, ...}}, ...details}.
 
+A format converted from the float32 ONNX graph also has
+
+    prepare(graphs: GraphSet) -> None
+        The part of its conversion that needs the Keras model (tracing to ONNX). Its
+        `write` then runs after the Keras model is freed, so a model's weights are not
+        held twice (Keras's and the converter's) at any point of an export.
+
 Validation runs what `write` wrote through the runtime backend that reads the
 format (`validation_runners`), so what is validated is what users run. A format
 no runtime backend reads (SavedModel: the runtime has no TensorFlow) also has

@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from export.formats import DTYPES
+from export.onnx import build
 from export.onnx.build import OPSET, dtype_graph
 from export.onnx.pack import pack, weight_bytes
 from export.tracing import GraphSet
 
 NAME = "onnx"
+# The Keras phase: the float32 ONNX graphs this format is converted from.
+prepare = build.prepare
 DATA_FILE = "weights.onnx.data"
 # Above this much weight data a single graph's tensors go to the data file too:
 # a protobuf file cannot exceed 2 GiB, and the graph itself needs some room.

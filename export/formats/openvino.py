@@ -15,10 +15,13 @@ import numpy as np
 
 from export.errors import ConversionError
 from export.formats import DTYPES
+from export.onnx import build
 from export.onnx.build import float32_graph
 from export.tracing import GraphSet, TracedGraph
 
 NAME = "openvino"
+# The Keras phase: the float32 ONNX graphs this format is converted from.
+prepare = build.prepare
 
 
 @dataclass(frozen=True)

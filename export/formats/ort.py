@@ -19,11 +19,14 @@ from pathlib import Path
 from export.errors import ConversionError
 from export.formats import DTYPES
 from export.formats import onnx as onnx_format
+from export.onnx import build
 from export.onnx.build import dtype_graph
 from export.onnx.pack import pack, weight_bytes
 from export.tracing import GraphSet
 
 NAME = "ort"
+# The Keras phase: the float32 ONNX graphs this format is converted from.
+prepare = build.prepare
 CONFIG = "required_operators_and_types.config"
 # A .ort file is one flatbuffer, which cannot exceed 2 GiB.
 MAX_BYTES = 2**31 - 2**24

@@ -21,7 +21,7 @@ from export.errors import ConversionError
 from export.families.base import DECODING_STEP
 from export.onnx import float16
 from export.onnx.cache import DtypeGraph, Float32Graph
-from export.onnx.convert import bind_weights, erfc_handler, name_dims
+from export.onnx.convert import bind_weights, function_to_onnx, name_dims
 from export.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
 from export.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
@@ -33,18 +33,11 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
     """The validated-to-be float32 ONNX graph of `traced` (in graphs.scratch), rewritten; built once."""
     if traced.name in graphs.onnx.float32:
         return graphs.onnx.float32[traced.name]
-    import tf2onnx
-
     function, signature, weights = stateless_function(traced)
     export_calls = graphs.loaded.family.export_calls or contextlib.nullcontext
     try:
         with export_calls():  # the function is traced inside the conversion
-            model, _ = tf2onnx.convert.from_function(
-                function,
-                input_signature=signature,
-                opset=OPSET,
-                custom_op_handlers={"Erfc": (erfc_handler, [])},
-            )
+            model = function_to_onnx(function, signature, [name for name, _ in weights], OPSET)
     except Exception as error:  # tf2onnx raises bare Exceptions on unsupported ops
         raise ConversionError(f"tf2onnx failed on graph {traced.name!r}: {error}") from error
     path = graphs.scratch / f"{traced.name}.onnx"
@@ -59,6 +52,12 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
     onnx.save_model(model, str(path))
     built = graphs.onnx.float32[traced.name] = Float32Graph(path, rewrites)
     return built
+
+
+def prepare(graphs: GraphSet) -> None:
+    """Build every graph's float32 ONNX graph: what the ONNX-based formats need from Keras."""
+    for traced in graphs:
+        float32_graph(graphs, traced)
 
 
 def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph:
