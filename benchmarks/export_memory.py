@@ -35,6 +35,7 @@ def measure(preset: str, formats: str, weights: str = "random") -> dict:
         if run.returncode != 0:
             raise SystemExit(f"export failed ({run.returncode}):\n{run.stderr[-4000:]}")
         manifest = json.loads(next(Path(out).glob("*/float32/manifest.json")).read_text())
+        files = manifest["files"]
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
     seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
@@ -50,11 +51,23 @@ def measure(preset: str, formats: str, weights: str = "random") -> dict:
         "wall_seconds": round(seconds, 1),
         "peak_rss_gb": round(peak_kb / 2**20, 2),
         "stages_seconds": manifest["export"]["stages"],
+        # Per stage: resident GB at its end (file_gb of it memory-mapped files) and the peak so far.
+        "stage_memory_gb": manifest["export"].get("stage_memory_gb", {}),
+        "weight_gb": round(manifest["parameters"] * 4 / 2**30, 2),
+        # Disk per format: every file under its folder (ONNX/OpenVINO store each weight once).
+        "format_bytes": {
+            fmt: sum(f["bytes"] for path, f in files.items() if path.startswith(f"{_folder(fmt, section)}/"))
+            for fmt, section in manifest["formats"].items()
+        },
         "max_abs_diff": worst,
-        "artifact_bytes": sum(f["bytes"] for f in manifest["files"].values()),
+        "artifact_bytes": sum(f["bytes"] for f in files.values()),
         "machine": machine(),
         "versions": versions(),
     }
+
+
+def _folder(fmt: str, section: dict) -> str:
+    return section.get("directory", fmt)
 
 
 def main() -> None:

@@ -106,7 +106,7 @@ def test_opt_in_graphs_are_exported_only_when_asked(tiny_t5_preset, t5_artifact,
     from export.errors import UnsupportedRequestError
 
     assert "backbone" not in json.loads((t5_artifact / "manifest.json").read_text())["graphs"]
-    with_backbone = run_export(tiny_t5_preset, tmp_path, formats=["onnx"], graphs=["backbone"])
+    with_backbone = run_export(tiny_t5_preset, tmp_path, formats=["onnx", "openvino"], graphs=["backbone"])
     manifest = json.loads((with_backbone / "manifest.json").read_text())
     assert manifest["graphs"]["backbone"]["role"] == "encoder_decoder" and (with_backbone / "onnx" / "backbone.onnx").is_file()
     # The backbone repeats the other graphs' weights: one shared data file stores each tensor once.
@@ -118,8 +118,22 @@ def test_opt_in_graphs_are_exported_only_when_asked(tiny_t5_preset, t5_artifact,
         per_graph += sum(int(e.value) for t in graph.initializer for e in t.external_data if e.key == "length")
     shared = (with_backbone / "onnx" / "weights.onnx.data").stat().st_size
     assert shared < 0.7 * per_graph, (shared, per_graph)
-    model = runtime.load(with_backbone, backend="onnxruntime")
-    assert model.generate(np.array([[5, 6, 7, 1]], np.int32), max_new_tokens=3).shape[0] == 1
+    # OpenVINO likewise: one weights.bin, smaller than the per-graph files were.
+    section = manifest["formats"]["openvino"]["graphs"]
+    assert {r["weights"] for r in section.values()} == {"openvino/weights.bin"}
+    assert not list((with_backbone / "openvino").glob("*[!s].bin"))  # no <graph>.bin left
+    import xml.etree.ElementTree as ElementTree
+
+    referenced = sum(
+        int(layer.find("data").get("size"))
+        for record in section.values()
+        for layer in ElementTree.parse(with_backbone / record["file"]).getroot().iter("layer")
+        if layer.get("type") == "Const"
+    )
+    assert (with_backbone / "openvino" / "weights.bin").stat().st_size < 0.7 * referenced
+    prompt = np.array([[5, 6, 7, 1]], np.int32)
+    tokens = [runtime.load(with_backbone, backend=b).generate(prompt, max_new_tokens=3) for b in ("onnxruntime", "openvino")]
+    assert tokens[0].shape[0] == 1 and np.array_equal(tokens[0], tokens[1])
     with pytest.raises(UnsupportedRequestError, match="offers opt-in graphs \\['backbone'\\]"):
         run_export(tiny_t5_preset, tmp_path, formats=["onnx"], graphs=["decoder"])
 

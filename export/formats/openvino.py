@@ -15,6 +15,7 @@ import numpy as np
 
 from export.errors import ConversionError
 from export.formats import DTYPES
+from export.ir_weights import WEIGHTS, share
 from export.onnx import build
 from export.onnx.build import float32_graph
 from export.tracing import GraphSet, TracedGraph
@@ -70,6 +71,11 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
             "weights": f"{NAME}/{path.with_suffix('.bin').name}",
             **record,
         }
+        del model
+    if len(graphs) > 1:  # graphs share weights (T5's embedding): one file, each constant once
+        share([out / f"{name}.xml" for name in section["graphs"]], out / WEIGHTS)
+        for record in section["graphs"].values():
+            record["weights"] = f"{NAME}/{WEIGHTS}"
     return section
 
 

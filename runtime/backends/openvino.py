@@ -8,6 +8,7 @@ import numpy as np
 import openvino as ov
 
 from runtime.backends.base import Backend
+from runtime.manifest import resolve
 from runtime.errors import BackendUnavailableError
 
 # Precisions a caller may ask for, by OpenVINO's names; "bf16" needs AVX512-BF16 or AMX.
@@ -25,7 +26,13 @@ class OpenVinoBackend(Backend):
             "INFERENCE_NUM_THREADS": self.threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        self.compiled = {graph: core.compile_model(str(path), "CPU", config) for graph, path in self.graph_files()}
+        weights = {graph: entry.get("weights") for graph, entry in self.section["graphs"].items()}
+        self.compiled = {}
+        for graph, path in self.graph_files():
+            # Graphs of one artifact may share one weights file: name it, never guess it from the .xml.
+            model = core.read_model(str(path), str(resolve(self.directory, weights[graph]))) if weights[graph] else str(path)
+            self.compiled[graph] = core.compile_model(model, "CPU", config)
+            del model
         # One infer request per thread: a compiled model's default request is not thread-safe.
         self._local = threading.local()
 
