@@ -96,6 +96,10 @@ def test_saved_model_signatures_are_named_after_graphs(t5_artifact):
 
     loaded = tf.saved_model.load(str(t5_artifact / "saved_model"))
     assert {"encoder", "cross_attention_cache", "decoder_step"} <= set(loaded.signatures)
+    # Each weight stored once (Keras's ExportArchive.track stored each twice).
+    reader = tf.train.load_checkpoint(str(t5_artifact / "saved_model" / "variables" / "variables"))
+    stored = sum(int(np.prod(s)) for k, s in reader.get_variable_to_shape_map().items() if k != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert stored <= json.loads((t5_artifact / "manifest.json").read_text())["parameters"]
 
 
 def test_opt_in_graphs_are_exported_only_when_asked(tiny_t5_preset, t5_artifact, tmp_path):
