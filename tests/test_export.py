@@ -102,6 +102,22 @@ def test_saved_model_signatures_are_named_after_graphs(t5_artifact):
     assert stored <= json.loads((t5_artifact / "manifest.json").read_text())["parameters"]
 
 
+def test_saved_model_is_restored_one_variable_at_a_time(t5_artifact, monkeypatch):
+    """TF's restore reads every tensor before assigning any (twice the weights); ours assigns each in turn."""
+    import tensorflow as tf
+
+    from export.formats import saved_model
+
+    calls, original = [], tf.saved_model.load
+    monkeypatch.setattr(tf.saved_model, "load", lambda path, options=None: calls.append(options) or original(path, options=options))
+    streamed = saved_model._load(t5_artifact / "saved_model")
+    assert len(calls) == 1 and calls[0].experimental_skip_checkpoint  # no fallback to TF's restore
+    inputs = {"encoder_token_ids": tf.constant([[5, 6, 7, 1]]), "encoder_padding_mask": tf.constant([[1, 1, 1, 1]])}
+    got = streamed.signatures["encoder"](**inputs)["encoder_sequence_output"].numpy()
+    want = original(str(t5_artifact / "saved_model")).signatures["encoder"](**inputs)["encoder_sequence_output"].numpy()
+    assert np.array_equal(got, want)
+
+
 def test_opt_in_graphs_are_exported_only_when_asked(tiny_t5_preset, t5_artifact, tmp_path):
     import onnx
 
