@@ -71,7 +71,12 @@ def _weight_chains() -> onnx.ModelProto:
     return model
 
 
-def test_fold_constants_folds_computed_weights_but_not_copies_or_broadcasts(tmp_path):
+@pytest.mark.parametrize("batch_bytes", [256 * 2**20, 1])
+def test_fold_constants_folds_computed_weights_but_not_copies_or_broadcasts(tmp_path, monkeypatch, batch_bytes):
+    """Folded values are evaluated a bounded batch at a time: one chain per batch gives the same graph."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("export.onnx.passes.fold_constants"), "_BATCH_BYTES", batch_bytes)
     model = _weight_chains()
     x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
     before = _run(model, x=x)

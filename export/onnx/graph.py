@@ -8,7 +8,9 @@
   nodes move only as far as their inputs require.
 - `drop_unused`: nodes no graph output depends on, then initializers nothing
   reads, in linear time.
-- `evaluate`: the values of any tensors on given inputs, through onnxruntime.
+- `evaluate`: the values of any tensors on given inputs, through onnxruntime, reading
+  only the weights they depend on; `ranks`: tensor ranks by shape inference, evaluated
+  only where inference cannot tell.
 - `append_external_tensor`, `external_data_file`: tensors in an external data
   file (graphs whose weights pass protobuf's 2 GiB).
 """
@@ -186,8 +188,14 @@ def evaluate(
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)  # the graph and its small inline tensors
-    known = {o.name for o in probe.graph.output}
-    probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in known)
+    del probe.graph.output[:]
+    probe.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names)
+    drop_unused(probe.graph)  # only what `names` depend on: the weights it reads are mapped, not all
+    needed = {i for node in probe.graph.node for i in node.input} | set(names)
+    kept = [i for i in probe.graph.input if i.name in needed]
+    del probe.graph.input[:]
+    probe.graph.input.extend(kept)
+    feeds = {k: v for k, v in feeds.items() if k in needed}
     with tempfile.TemporaryDirectory() as own:
         folder = Path(base_dir) if base_dir is not None else Path(own)
         path = folder / f".probe-{uuid.uuid4().hex}.onnx"  # beside the data its locations name
@@ -198,7 +206,7 @@ def evaluate(
             options.log_severity_level = 3  # optimizer notes about the extra outputs are noise
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             options.add_session_config_entry("session.disable_prepacking", "1")
-            mapped = mapped_initializers(model.graph, folder)
+            mapped = mapped_initializers(model.graph, folder, needed)
             if mapped:
                 options.add_external_initializers(list(mapped), [ort.OrtValue.ortvalue_from_numpy(a) for a in mapped.values()])
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -207,11 +215,31 @@ def evaluate(
             path.unlink(missing_ok=True)
 
 
-def mapped_initializers(graph: onnx.GraphProto, base_dir: Path) -> dict[str, np.ndarray]:
-    """Each external tensor of `graph` as a copy-on-write memory map of its data file."""
+def ranks(model: onnx.ModelProto, names: list[str], feeds: dict[str, np.ndarray], base_dir: Path | None) -> dict[str, int]:
+    """The rank of each tensor `names`: from ONNX shape inference, else by evaluating it."""
+    graph = onnx.ModelProto()
+    graph.CopyFrom(model)
+    del graph.graph.initializer[:]  # shapes only: inference needs no weight data
+    graph.graph.input.extend(
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in model.graph.initializer
+    )
+    inferred = onnx.shape_inference.infer_shapes(graph).graph
+    found = {
+        v.name: len(v.type.tensor_type.shape.dim)
+        for v in list(inferred.value_info) + list(inferred.output) + list(inferred.input)
+        if v.type.tensor_type.HasField("shape")
+    }
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        found.update({n: v.ndim for n, v in zip(unknown, evaluate(model, unknown, feeds, base_dir))})
+    return {n: found[n] for n in names}
+
+
+def mapped_initializers(graph: onnx.GraphProto, base_dir: Path, names: set[str] | None = None) -> dict[str, np.ndarray]:
+    """Each external tensor of `graph` (of those in `names`) as a copy-on-write memory map of its data file."""
     arrays = {}
     for tensor in graph.initializer:
-        if tensor.data_location != TensorProto.EXTERNAL:
+        if tensor.data_location != TensorProto.EXTERNAL or (names is not None and tensor.name not in names):
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
         shape = tuple(tensor.dims)

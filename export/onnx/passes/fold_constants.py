@@ -37,6 +37,9 @@ from export.onnx.graph import (
 _LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast", "Flatten"}
 # A folded tensor may be at most this many times the bytes of the weights it is computed from.
 _GROWTH = 1.5
+# Folded values are computed and written this many source bytes at a time, so the
+# pass holds a bounded slice of them (t5_1.1_xl's decoder folds 3.2 GB of fused kernels).
+_BATCH_BYTES = 256 * 2**20
 
 
 def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_dir: Path) -> int:
@@ -74,23 +77,38 @@ def fold_constants(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_di
         candidates.append((node, [o for o in node.output if index.is_read(o)]))
     if not candidates:
         return 0
-    names = [o for _, outputs in candidates for o in outputs]
-    values = dict(zip(names, evaluate(model, names, feeds, base_dir)))
     source_bytes = {name: tensor_bytes(tensor) for name, tensor in index.initializers.items()}
     data_file = external_data_file(graph, base_dir)
     folded = 0
     with contextlib.ExitStack() as files:
         stream = files.enter_context(open(data_file, "ab")) if data_file is not None else None
-        for node, outputs in candidates:
-            if any(values[o].nbytes > _GROWTH * sum(source_bytes[s] for s in sources[o]) + 1024 for o in outputs):
-                continue  # a broadcast: cheaper to recompute than to store
-            graph.node.remove(node)
-            for name in outputs:
-                array = np.ascontiguousarray(values[name])
-                if stream is not None and array.nbytes >= 1024:
-                    graph.initializer.append(append_external_tensor(name, array, stream, data_file.name))
-                else:
-                    graph.initializer.append(numpy_helper.from_array(array, name))
-                folded += 1
+        for batch in _batches(candidates, lambda o: sum(source_bytes[s] for s in sources[o])):
+            names = [o for _, outputs in batch for o in outputs]
+            values = dict(zip(names, evaluate(model, names, feeds, base_dir)))
+            for node, outputs in batch:
+                if any(values[o].nbytes > _GROWTH * sum(source_bytes[s] for s in sources[o]) + 1024 for o in outputs):
+                    continue  # a broadcast: cheaper to recompute than to store
+                graph.node.remove(node)
+                for name in outputs:
+                    array = np.ascontiguousarray(values.pop(name))
+                    if stream is not None and array.nbytes >= 1024:
+                        graph.initializer.append(append_external_tensor(name, array, stream, data_file.name))
+                    else:
+                        graph.initializer.append(numpy_helper.from_array(array, name))
+                    folded += 1
+            del values
     drop_unused(graph)
     return folded
+
+
+def _batches(candidates: list, weight) -> list[list]:
+    """`candidates` in consecutive groups of at most _BATCH_BYTES of `weight(output)` (at least one each)."""
+    groups, current, size = [], [], 0
+    for candidate in candidates:
+        cost = sum(weight(o) for o in candidate[1])
+        if current and size + cost > _BATCH_BYTES:
+            groups.append(current)
+            current, size = [], 0
+        current.append(candidate)
+        size += cost
+    return groups + ([current] if current else [])

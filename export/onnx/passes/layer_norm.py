@@ -26,7 +26,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.onnx.graph import GraphIndex, drop_unused, evaluate, sort_nodes
+from export.onnx.graph import GraphIndex, drop_unused, sort_nodes
+from export.onnx.graph import ranks as tensor_ranks
 
 _MEANS = ("GlobalAveragePool", "ReduceMean")
 
@@ -38,7 +39,7 @@ def fuse_layer_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_
     if not matches:
         return 0
     inputs = sorted({m["x"] for m in matches})
-    ranks = {name: value.ndim for name, value in zip(inputs, evaluate(model, inputs, feeds, base_dir))}
+    ranks = tensor_ranks(model, inputs, feeds, base_dir)
     fused = 0
     for match in matches:
         if ranks[match["x"]] != 3 and any(m.op_type == "GlobalAveragePool" for m in match["means"]):

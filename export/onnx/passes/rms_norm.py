@@ -27,7 +27,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.onnx.graph import GraphIndex, drop_unused, evaluate, sort_nodes
+from export.onnx.graph import GraphIndex, drop_unused, sort_nodes
+from export.onnx.graph import ranks as tensor_ranks
 
 
 def canonical_rms_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], base_dir: Path) -> int:
@@ -49,7 +50,7 @@ def canonical_rms_norms(model: onnx.ModelProto, feeds: dict[str, np.ndarray], ba
     if not matches:
         return 0
     inputs = sorted({x for x, *_ in matches})
-    ranks = {name: value.ndim for name, value in zip(inputs, evaluate(model, inputs, feeds, base_dir))}
+    ranks = tensor_ranks(model, inputs, feeds, base_dir)
     model.graph.initializer.append(numpy_helper.from_array(np.array(2.0, np.float32), "rms_norm/two"))
     rewritten = 0
     for x, epsilon, scale, mean in matches:
