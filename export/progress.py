@@ -1,16 +1,22 @@
 """Per-stage progress lines with elapsed time and memory, and both for the manifest.
 
-Memory per stage is the process's peak resident set so far (VmHWM) when the stage
-ends, and its resident set then (VmRSS): the stage after which the peak grows is
-the one that set it. Reading /proc costs nothing; elsewhere memory is left out.
+Memory per stage, from /proc/self/status (left out where there is none):
+- `stage_peak_gb`: the largest resident set sampled during the stage (every 50 ms);
+- `stage_anon_peak_gb`: the same less memory-mapped files. Mapped weights (OpenVINO
+  and onnxruntime map them in place) are clean pages the kernel drops under
+  pressure, so this is what the stage needs the machine to have;
+- `rss_gb` and `file_gb` at its end, and `peak_gb`: the process peak so far (VmHWM).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator, TextIO
+
+SAMPLE_S = 0.05
 
 
 class Progress:
@@ -31,26 +37,60 @@ class Progress:
     def stage(self, name: str) -> Iterator[None]:
         self.log(f"{name} ...")
         began = time.perf_counter()
-        yield
+        with _PeakSampler() as sampler:
+            yield
         took = time.perf_counter() - began
         self.seconds[name] = round(took, 3)
         memory = resident_gb()
-        if memory:
-            self.memory[name] = memory
-            self.log(
-                f"{name} done in {took:.1f} s (resident {memory['rss_gb']:.2f} GB of which mapped files "
-                f"{memory['file_gb']:.2f} GB, peak so far {memory['peak_gb']:.2f} GB)"
-            )
-        else:
+        if not memory:
             self.log(f"{name} done in {took:.1f} s")
+            return
+        memory.update(sampler.peaks())
+        self.memory[name] = memory
+        self.log(
+            f"{name} done in {took:.1f} s (peak {memory['stage_peak_gb']:.2f} GB, "
+            f"{memory['stage_anon_peak_gb']:.2f} GB of it not mapped files; resident {memory['rss_gb']:.2f} GB at the end)"
+        )
 
     @property
     def total(self) -> float:
         return time.perf_counter() - self.start
 
 
+class _PeakSampler:
+    """The largest resident set, with and without mapped files, while the block runs."""
+
+    def __init__(self) -> None:
+        self.rss = self.anon = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "_PeakSampler":
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_S):
+            self._sample()
+
+    def _sample(self) -> None:
+        memory = resident_gb()
+        if memory:
+            self.rss = max(self.rss, memory["rss_gb"])
+            self.anon = max(self.anon, memory["rss_gb"] - memory["file_gb"])
+
+    def peaks(self) -> dict[str, float]:
+        return {"stage_peak_gb": round(self.rss, 3), "stage_anon_peak_gb": round(self.anon, 3)}
+
+
 def resident_gb() -> dict[str, float]:
-    """{"rss_gb", "peak_gb"} of this process from /proc/self/status; {} where there is none."""
+    """{"rss_gb", "file_gb", "peak_gb"} of this process from /proc/self/status; {} where there is none."""
     try:
         text = open("/proc/self/status").read()
     except OSError:
@@ -60,6 +100,4 @@ def resident_gb() -> dict[str, float]:
         kb = {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM", "RssFile")}
     except (KeyError, ValueError):
         return {}
-    # file_gb: pages of memory-mapped files (weights OpenVINO and onnxruntime map in
-    # place); clean, so the kernel can drop them under pressure, unlike the rest.
     return {key: round(kb[field] / 2**20, 3) for key, field in (("rss_gb", "VmRSS"), ("peak_gb", "VmHWM"), ("file_gb", "RssFile"))}
