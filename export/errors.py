@@ -26,6 +26,10 @@ class UnsupportedRequestError(ExportError, ValueError):
     """A format, dtype or combination this exporter refuses up front."""
 
 
+class InsufficientMemoryError(ExportError):
+    """The export would need more memory than this machine has available (export/memory.py)."""
+
+
 class PresetLoadError(ExportError):
     """A preset was found but keras_hub could not load it (malformed config, task or weights)."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from export.errors import (
+    ExportError,
     PresetLoadError,
     UnknownPresetError,
     UnsupportedRequestError,
@@ -300,3 +301,19 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass  # not glibc: freed memory is still reused by this process
+
+
+def parameter_count(preset: str) -> int | None:
+    """The weights a preset will have, known before building it: seed presets and local
+    preset directories (from their config); None for hub handles and what cannot be counted."""
+    try:
+        if "://" in preset:
+            return None
+        path = Path(preset)
+        if os.sep in preset or preset.startswith(".") or path.is_dir():
+            record = json.loads((path / "config.json").read_text())
+            return int(family_for_class(record["class_name"]).count_params(record["config"]))
+        family, seed = seed_preset(preset)
+        return int(seed.params)
+    except (ExportError, OSError, ValueError, KeyError, TypeError):
+        return None  # the load itself reports what is wrong with the preset

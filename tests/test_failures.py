@@ -112,3 +112,33 @@ def test_cli_exports_with_progress_per_stage(tiny_deberta_preset, tmp_path, caps
     for stage in ("load done", "trace done", "convert onnx done", "validate onnx done", "write done"):
         assert stage in captured.err
     assert captured.out.strip() == str(tmp_path / "tiny_deberta" / "float32")
+
+
+def test_export_that_cannot_fit_is_refused_before_loading(tmp_path, monkeypatch):
+    """t5_1.1_xxl (44.5 GB of float32 weights) on a 24 GiB machine: refused in a second, naming both sizes."""
+    from export import memory, pipeline, presets
+    from export.errors import InsufficientMemoryError
+
+    monkeypatch.setattr(memory, "available_gb", lambda: 22.0)
+    monkeypatch.setattr(memory, "total_gb", lambda: 24.0)
+    monkeypatch.setattr(pipeline, "load_model", lambda *a, **k: pytest.fail("loaded a model that cannot fit"))
+    with pytest.raises(InsufficientMemoryError) as error:
+        pipeline.export_model("t5_1.1_xxl", weights="random", out=tmp_path)
+    message = str(error.value)
+    assert "needs about 43.5 GiB" in message and "24.0 GiB in all" in message and "EXPORT_MEMORY_CHECK=0" in message
+    assert not list(tmp_path.iterdir())
+    # t5_1.1_xl fits a 24 GiB machine with the memory free: 10.6 GiB of weights + the overhead.
+    assert memory.required_gb(presets.parameter_count("t5_1.1_xl"), ["float32"], ["onnx"]) < 13.0
+
+
+def test_memory_check_counts_a_local_preset_and_can_be_switched_off(tiny_deberta_preset, tmp_path, monkeypatch):
+    from export import memory, presets
+
+    count = presets.parameter_count(str(tiny_deberta_preset))
+    assert count and memory.required_gb(count, ["float32"], ["onnx"]) == pytest.approx(count * 4 / 2**30 + memory.OVERHEAD_GB)
+    monkeypatch.setattr(memory, "available_gb", lambda: 0.5)
+    monkeypatch.setattr(memory, "total_gb", lambda: 24.0)
+    with pytest.raises(Exception, match="are available now"):
+        memory.check("tiny", count, ["float32"], ["onnx"])
+    monkeypatch.setenv(memory.SWITCH, "0")
+    memory.check("tiny", count, ["float32"], ["onnx"])  # switched off: no error
