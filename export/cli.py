@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -106,17 +107,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; nothing was published", file=sys.stderr)
         return 130
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return _internal(error, args.traceback)
+        print(f"error: OutputError: the disk under {args.out} is full ({error.strerror}); nothing was published", file=sys.stderr)
+        return 2
     except Exception as error:  # a bug: still one line, the traceback on request
-        if args.traceback:
-            raise
-        print(
-            f"error: internal {type(error).__name__}: {_one_line(error)} (a bug in the exporter; "
-            "rerun with --traceback for details)",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal(error, args.traceback)
     print(path)
     return 0
+
+
+def _internal(error: Exception, traceback: bool) -> int:
+    if traceback:
+        raise error
+    print(
+        f"error: internal {type(error).__name__}: {_one_line(error)} (a bug in the exporter; "
+        "rerun with --traceback for details)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _one_line(error: BaseException) -> str:

@@ -16,7 +16,7 @@ from export.fidelity import check_generation, generation_reference
 from export.formats import ALL, ALL_DTYPES, DTYPES, check_dtype, formats_for, get_format, validation_runners
 from export.index import write_index
 from export.manifest import build_manifest, finish_manifest, graph_entries, write_manifest
-from export import memory
+from export import capacity
 from export.presets import LoadedModel, load_model, parameter_count, release_memory
 from export.progress import Progress
 from export.side_files import write_side_files
@@ -59,8 +59,8 @@ def export_model(
     requested = {d: _requested_formats(formats, d, several=len(dtypes) > 1) for d in dtypes}
     progress = progress or Progress()
     parameters = parameter_count(preset)
-    if parameters is not None:  # refuse before building what would not fit (export/memory.py)
-        memory.check(preset, parameters, dtypes, sorted({f for each in requested.values() for f in each}))
+    if parameters is not None:  # refuse before building what would not fit (export/capacity.py)
+        capacity.check(preset, parameters, dtypes, sorted({f for each in requested.values() for f in each}), Path(out))
     with progress.stage("load"):
         loaded = load_model(preset, weights, seed, task).with_graphs(graphs)
     for warning in loaded.warnings:

@@ -116,11 +116,11 @@ def test_cli_exports_with_progress_per_stage(tiny_deberta_preset, tmp_path, caps
 
 def test_export_that_cannot_fit_is_refused_before_loading(tmp_path, monkeypatch):
     """t5_1.1_xxl (44.5 GB of float32 weights) on a 24 GiB machine: refused in a second, naming both sizes."""
-    from export import memory, pipeline, presets
+    from export import capacity, pipeline, presets
     from export.errors import InsufficientMemoryError
 
-    monkeypatch.setattr(memory, "available_gb", lambda: 22.0)
-    monkeypatch.setattr(memory, "total_gb", lambda: 24.0)
+    monkeypatch.setattr(capacity, "available_gb", lambda: 22.0)
+    monkeypatch.setattr(capacity, "total_gb", lambda: 24.0)
     monkeypatch.setattr(pipeline, "load_model", lambda *a, **k: pytest.fail("loaded a model that cannot fit"))
     with pytest.raises(InsufficientMemoryError) as error:
         pipeline.export_model("t5_1.1_xxl", weights="random", out=tmp_path)
@@ -128,17 +128,28 @@ def test_export_that_cannot_fit_is_refused_before_loading(tmp_path, monkeypatch)
     assert "needs about 43.5 GiB" in message and "24.0 GiB in all" in message and "EXPORT_MEMORY_CHECK=0" in message
     assert not list(tmp_path.iterdir())
     # t5_1.1_xl fits a 24 GiB machine with the memory free: 10.6 GiB of weights + the overhead.
-    assert memory.required_gb(presets.parameter_count("t5_1.1_xl"), ["float32"], ["onnx"]) < 13.0
+    assert capacity.required_gb(presets.parameter_count("t5_1.1_xl"), ["float32"], ["onnx"]) < 13.0
 
 
 def test_memory_check_counts_a_local_preset_and_can_be_switched_off(tiny_deberta_preset, tmp_path, monkeypatch):
-    from export import memory, presets
+    from export import capacity, presets
 
     count = presets.parameter_count(str(tiny_deberta_preset))
-    assert count and memory.required_gb(count, ["float32"], ["onnx"]) == pytest.approx(count * 4 / 2**30 + memory.OVERHEAD_GB)
-    monkeypatch.setattr(memory, "available_gb", lambda: 0.5)
-    monkeypatch.setattr(memory, "total_gb", lambda: 24.0)
+    assert count and capacity.required_gb(count, ["float32"], ["onnx"]) == pytest.approx(count * 4 / 2**30 + capacity.OVERHEAD_GB)
+    monkeypatch.setattr(capacity, "available_gb", lambda: 0.5)
+    monkeypatch.setattr(capacity, "total_gb", lambda: 24.0)
     with pytest.raises(Exception, match="are available now"):
-        memory.check("tiny", count, ["float32"], ["onnx"])
-    monkeypatch.setenv(memory.SWITCH, "0")
-    memory.check("tiny", count, ["float32"], ["onnx"])  # switched off: no error
+        capacity.check("tiny", count, ["float32"], ["onnx"], tmp_path)
+    monkeypatch.setenv(capacity.SWITCH, "0")
+    capacity.check("tiny", count, ["float32"], ["onnx"], tmp_path)  # switched off: no error
+
+
+def test_export_that_cannot_fit_on_disk_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from export import capacity
+    from export.errors import OutputError
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 99 * 2**30, 2**30))
+    with pytest.raises(OutputError, match="writes about 43.5 GiB under .* and that disk has 1.0 GiB free"):
+        capacity.check("t5_1.1_xl", 2_849_757_184, ["float32"], ["saved_model", "onnx", "openvino"], tmp_path / "new" / "dir")

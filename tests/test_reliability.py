@@ -203,6 +203,19 @@ def test_cli_unexpected_error_is_one_line_exit_1(tiny_deberta_preset, tmp_path, 
     assert code == 1 and "internal RuntimeError: unforeseen" in err and "--traceback" in err
 
 
+def test_cli_full_disk_is_an_output_error_not_a_bug(tiny_deberta_preset, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import export.pipeline
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export.pipeline, "load_model", full)
+    code, err = _cli(capsys, str(tiny_deberta_preset), "--out", str(tmp_path))
+    assert code == 2 and "OutputError: the disk under" in err and "No space left on device" in err
+
+
 # Bounded waits.
 
 

@@ -44,9 +44,9 @@ def test_t5_xl_exports_every_default_format_within_weights_plus_4_gb(tmp_path):
 
 @pytest.mark.large
 def test_t5_xxl_is_refused_up_front_with_what_it_needs(tmp_path):
-    from export import memory
+    from export import capacity
 
-    if (memory.available_gb() or 0) >= 44:
+    if (capacity.available_gb() or 0) >= 44:
         pytest.skip("this machine has the memory to try t5_1.1_xxl for real")
     run = _export("t5_1.1_xxl", tmp_path)
     assert run.returncode == 2 and "InsufficientMemoryError" in run.stderr and "needs about 43.5 GiB" in run.stderr

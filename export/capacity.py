@@ -1,4 +1,4 @@
-"""Refuse up front an export this machine cannot hold, instead of being killed mid-way.
+"""Refuse up front an export this machine cannot hold (memory or disk), instead of failing mid-way.
 
 Memory model, from per-stage measurements (manifest `export.stage_memory_gb`, README
 "Scale"): the export holds one copy of the float32 weights at a time (Keras's while
@@ -11,15 +11,22 @@ kernel drops under pressure. What a stage needs is therefore about
     + OVERHEAD_GB
 
 and an export is refused when that exceeds the memory available now.
+
+Disk: the staging directory holds every format's files (about the weights at the
+format's dtype each) plus the float32 ONNX graphs the ONNX-made formats convert from,
+until the artifact is published; t5_1.1_xl float32 with the default formats wrote
+43 GB at its peak.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+from pathlib import Path
 from typing import Sequence
 
-from export.errors import InsufficientMemoryError
+from export.errors import InsufficientMemoryError, OutputError
 
 # Measured beyond the weights (t5_1.1_xl float32: anonymous peak of weights + 1.4 GB,
 # t5_1.1_base: weights + 0.9 GB); rounded up.
@@ -27,7 +34,10 @@ OVERHEAD_GB = 2.0
 # Formats that lower the Keras model itself to a reduced dtype hold that copy beside
 # the float32 one (SavedModel at float16/bfloat16/int8: export/lowering.py).
 LOWERED_BYTES = {"float16": 2, "bfloat16": 2, "int8": 1}
-# EXPORT_MEMORY_CHECK=0 skips the check (a machine whose swap or overcommit the user trusts).
+# Bytes per weight a format stores at each dtype (OpenVINO keeps float16 weights for bfloat16).
+STORED_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+FROM_ONNX = ("onnx", "ort", "openvino")
+# EXPORT_MEMORY_CHECK=0 skips the checks (a machine whose swap or overcommit the user trusts).
 SWITCH = "EXPORT_MEMORY_CHECK"
 
 
@@ -61,10 +71,18 @@ def total_gb() -> float | None:
     return None
 
 
-def check(name: str, parameters: int, dtypes: Sequence[str], formats: Sequence[str]) -> None:
-    """Raise InsufficientMemoryError when the export of `name` needs more than is available."""
+def disk_gb(parameters: int, dtypes: Sequence[str], formats: Sequence[str]) -> float:
+    """The disk an export writes at its peak, in GiB: every dtype's formats, plus the float32 ONNX scratch."""
+    stored = sum(STORED_BYTES[d] for d in dtypes) * len([f for f in formats if f != "xla_aot"])
+    scratch = 4 if any(f in FROM_ONNX for f in formats) else 0
+    return parameters * (stored + scratch) / 2**30 + 1.0
+
+
+def check(name: str, parameters: int, dtypes: Sequence[str], formats: Sequence[str], out: Path) -> None:
+    """Raise InsufficientMemoryError or OutputError when the export of `name` cannot fit here."""
     if os.environ.get(SWITCH, "1") == "0":
         return
+    _check_disk(name, disk_gb(parameters, dtypes, formats), out)
     available, total = available_gb(), total_gb()
     if available is None:
         return
@@ -81,3 +99,16 @@ def check(name: str, parameters: int, dtypes: Sequence[str], formats: Sequence[s
         f"held by Keras, plus {need - weights:.1f} GiB; README \"Scale\"), and {where}. Use a machine "
         f"with at least {math.ceil(need)} GiB free, or set {SWITCH}=0 to try anyway."
     )
+
+
+def _check_disk(name: str, need: float, out: Path) -> None:
+    existing = Path(out).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free / 2**30
+    if need > free:
+        raise OutputError(
+            f"Exporting {name} writes about {need:.1f} GiB under {out} at its peak (every format's weights "
+            f"plus the ONNX graphs they are made from), and that disk has {free:.1f} GiB free. Free some "
+            f"space or choose --out on a larger disk (or fewer --formats)."
+        )
