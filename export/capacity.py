@@ -52,19 +52,17 @@ def required_gb(parameters: int, dtypes: Sequence[str], formats: Sequence[str]) 
 
 def available_gb() -> float | None:
     """MemAvailable (free memory plus what the kernel can reclaim), or None off Linux."""
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return None
+    return _meminfo("MemAvailable")
 
 
 def total_gb() -> float | None:
+    return _meminfo("MemTotal")
+
+
+def _meminfo(key: str) -> float | None:
     try:
         for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 2**20
     except OSError:
         pass
@@ -82,7 +80,11 @@ def check(name: str, parameters: int, dtypes: Sequence[str], formats: Sequence[s
     """Raise InsufficientMemoryError or OutputError when the export of `name` cannot fit here."""
     if os.environ.get(SWITCH, "1") == "0":
         return
+    _check_memory(name, parameters, dtypes, formats)
     _check_disk(name, disk_gb(parameters, dtypes, formats), out)
+
+
+def _check_memory(name: str, parameters: int, dtypes: Sequence[str], formats: Sequence[str]) -> None:
     available, total = available_gb(), total_gb()
     if available is None:
         return
