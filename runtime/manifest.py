@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from artifact.hashing import sha256
 from artifact.schema import MANIFEST, SUPPORTED_SCHEMA_VERSIONS
 from runtime.errors import ArtifactError
 
 
-def read_manifest(directory: Path, verify: bool = True) -> dict[str, Any]:
-    """The parsed manifest; with `verify`, every listed file is checked against its sha256."""
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The parsed and structurally checked manifest (its files: runtime/verify.py)."""
     path = directory / MANIFEST
     if not directory.is_dir():
         raise ArtifactError(f"{directory} is not an artifact directory (it does not exist).")
@@ -38,8 +37,6 @@ def read_manifest(directory: Path, verify: bool = True) -> dict[str, Any]:
     unlisted = sorted(set(referenced_files(manifest)) - set(manifest["files"]))
     if unlisted:
         raise ArtifactError(f"{path} names files it does not list (and so cannot verify): {unlisted}.")
-    if verify:
-        verify_files(directory, manifest["files"])
     return manifest
 
 
@@ -149,18 +146,3 @@ def resolve(directory: Path, relative: str) -> Path:
     if Path(relative).is_absolute() or not path.is_relative_to(root):
         raise ArtifactError(f"Manifest path {relative!r} leaves the artifact directory {root}.")
     return path
-
-
-def verify_files(directory: Path, files: dict[str, dict[str, Any]]) -> None:
-    for relative, entry in files.items():
-        path = resolve(directory, relative)
-        if not path.is_file():
-            raise ArtifactError(f"Artifact file {relative} is missing from {directory}.")
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            raise ArtifactError(
-                f"Artifact file {relative} has {size} bytes; the manifest says {entry.get('bytes')} "
-                "(truncated or replaced)."
-            )
-        if sha256(path) != entry.get("sha256"):
-            raise ArtifactError(f"Artifact file {relative} does not match its sha256 (altered or corrupt).")

@@ -20,6 +20,7 @@ from runtime.choice import choose as choose_artifact
 from runtime.errors import DtypeMismatchError, InputError, RandomWeightsWarning
 from runtime.inputs import check_inputs
 from runtime.manifest import read_manifest, resolve
+from runtime.verify import verify as verify_files
 from runtime.roles import tensor
 from runtime.tasks import Task, adapters_for
 from runtime.tasks.classify import Classification
@@ -40,11 +41,11 @@ class Model:
         backend: str = "auto",
         precision: str | None = None,
         threads: int | None = None,
-        verify: bool = True,
+        verify: bool | str = True,
         dtype: str | None = None,
     ) -> None:
         self.path = Path(path)
-        self.manifest = read_manifest(self.path, verify=verify)
+        self.manifest = read_manifest(self.path)
         if dtype is not None and dtype != self.manifest["dtype"]:
             raise DtypeMismatchError(
                 f"{self.path} holds {self.manifest['dtype']} graphs; dtype={dtype!r} was requested. "
@@ -55,6 +56,7 @@ class Model:
         # (dtype, format, backend); runtime.load of a preset directory says why it chose them.
         self.choice = (self.manifest["dtype"], BACKENDS[self.backend][2], self.backend)
         self.choice_reason = f"the artifact directory given ({self.manifest['dtype']}); backend: {self.backend_reason}"
+        verify_files(self.path, self.manifest, self.choice[1], verify)  # what this backend reads
         self.engine = backend_class(self.backend)(self.path, self.manifest, precision, threads)
         self.precision = self.engine.precision
         self.dtype = self.manifest["dtype"]
@@ -150,7 +152,7 @@ def load(
     backend: str = "auto",
     precision: str | None = None,
     threads: int | None = None,
-    verify: bool = True,
+    verify: bool | str = True,
     dtype: str | None = None,
     fidelity: str = "bounded",
 ) -> Model:
@@ -168,7 +170,9 @@ def load(
     runs at the precision the artifact records (`Model.precision`); a lower one (e.g.
     "bf16" on an AMX CPU with OpenVINO) only when asked. threads: defaults to the cores
     available. dtype, for one artifact: it must have been exported in it
-    (DtypeMismatchError otherwise).
+    (DtypeMismatchError otherwise). verify: True checks the files the chosen backend
+    reads (sizes always, digests once per file version: runtime/verify.py), "full" every
+    file's digest, False nothing.
     """
     path = Path(path)
     if not (path / MANIFEST).is_file() and path.is_dir() and any(path.glob(f"*/{MANIFEST}")):

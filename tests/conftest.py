@@ -65,6 +65,12 @@ def train_vocabulary(vocab_size: int, **pieces) -> bytes:
     return model.getvalue()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_verify_cache(tmp_path_factory):
+    """The runtime's record of verified files (runtime/verify.py) in the session's tmp, not ~/.cache."""
+    os.environ["KERAS_AOT_VERIFY_CACHE"] = str(tmp_path_factory.mktemp("verify") / "verified.json")
+
+
 @pytest.fixture(scope="session")
 def deberta_vocabulary() -> bytes:
     return train_vocabulary(TINY_DEBERTA["vocabulary_size"], **DEBERTA_PIECES)

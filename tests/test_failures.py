@@ -125,10 +125,10 @@ def test_export_that_cannot_fit_is_refused_before_loading(tmp_path, monkeypatch)
     with pytest.raises(InsufficientMemoryError) as error:
         pipeline.export_model("t5_1.1_xxl", weights="random", out=tmp_path)
     message = str(error.value)
-    assert "needs about 43.5 GiB" in message and "24.0 GiB in all" in message and "EXPORT_MEMORY_CHECK=0" in message
+    assert "needs about 45.0 GiB" in message and "24.0 GiB in all" in message and "EXPORT_MEMORY_CHECK=0" in message
     assert not list(tmp_path.iterdir())
     # t5_1.1_xl fits a 24 GiB machine with the memory free: 10.6 GiB of weights + the overhead.
-    assert capacity.required_gb(presets.parameter_count("t5_1.1_xl"), ["float32"], ["onnx"]) < 13.0
+    assert capacity.required_gb(presets.parameter_count("t5_1.1_xl"), ["float32"], ["onnx"]) < 14.5
 
 
 def test_memory_check_counts_a_local_preset_and_can_be_switched_off(tiny_deberta_preset, tmp_path, monkeypatch):

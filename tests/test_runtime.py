@@ -208,6 +208,38 @@ def test_altered_file_is_named(artifact_copy):
         runtime.load(artifact_copy)
 
 
+def test_load_hashes_only_what_its_backend_reads_once_per_file_version(artifact_copy, monkeypatch):
+    from runtime import verify
+
+    hashed = []
+    original = verify.sha256
+    monkeypatch.setattr(verify, "sha256", lambda path: hashed.append(path.relative_to(artifact_copy).as_posix()) or original(path))
+    runtime.load(artifact_copy, backend="onnxruntime")
+    assert hashed and all(p.startswith(("onnx/", "tokenizer/")) for p in hashed)  # not openvino/, saved_model/
+    hashed.clear()
+    runtime.load(artifact_copy, backend="onnxruntime")
+    assert hashed == []  # recorded: unchanged files are not hashed again
+    # An edit of the same size changes the file's times: hashed again, and caught.
+    path = artifact_copy / "onnx" / "encoder.onnx"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="onnx/encoder.onnx does not match its sha256"):
+        runtime.load(artifact_copy, backend="onnxruntime")
+
+
+def test_corrupt_file_of_another_format_is_caught_by_its_backend_and_by_full(artifact_copy):
+    path = artifact_copy / "openvino" / "encoder.xml"
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert runtime.load(artifact_copy, backend="onnxruntime").backend == "onnxruntime"
+    with pytest.raises(ArtifactError, match="openvino/encoder.xml does not match its sha256"):
+        runtime.load(artifact_copy, backend="openvino")
+    with pytest.raises(ArtifactError, match="openvino/encoder.xml does not match its sha256"):
+        runtime.load(artifact_copy, backend="onnxruntime", verify="full")
+
+
 def test_missing_or_corrupt_manifest(artifact_copy, tmp_path):
     with pytest.raises(ArtifactError, match="does not exist"):
         runtime.load(tmp_path / "nowhere")
