@@ -94,7 +94,7 @@ class _Cache:
 
 
 def cache_path() -> Path:
-    if os.environ.get("KERAS_AOT_VERIFY_CACHE"):
-        return Path(os.environ["KERAS_AOT_VERIFY_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    if os.getenv("KERAS_AOT_VERIFY_CACHE"):
+        return Path(os.getenv("KERAS_AOT_VERIFY_CACHE"))
+    base = Path(os.getenv("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "keras-aot-export" / "verified.json"
