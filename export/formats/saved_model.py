@@ -64,6 +64,10 @@ def _load(path: Path):
     if not variables or set(keys) != stored:
         del loaded
         return tf.saved_model.load(str(path))
-    for variable, key in zip(variables, keys):
+    from export.presets import release_memory
+
+    for index, (variable, key) in enumerate(zip(variables, keys)):
         variable.assign(reader.get_tensor(key))
+        if index % 64 == 63:
+            release_memory()  # the freed reads, back to the system: the heap otherwise grew by GBs
     return loaded
