@@ -70,11 +70,30 @@ def _folder(fmt: str, section: dict) -> str:
     return section.get("directory", fmt)
 
 
+def table(formats: str = "saved_model,onnx,openvino") -> str:
+    """README's Scale table: the latest row per preset exported with `formats` (rows that record memory per stage)."""
+    rows = [json.loads(line) for line in (ROOT / "benchmarks/results/export_memory.jsonl").read_text().splitlines() if line.strip()]
+    latest = {r["preset"]: r for r in rows if r["formats"] == formats and r.get("stage_memory_gb")}
+    lines = [
+        "| preset | float32 weights | wall | memory needed (anonymous peak) | peak RSS incl. mapped weights | disk per format (SavedModel / ONNX / OpenVINO) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for preset, r in sorted(latest.items(), key=lambda item: item[1]["weight_gb"]):
+        anon = max(stage["stage_anon_peak_gb"] for stage in r["stage_memory_gb"].values())
+        disk = " / ".join(f"{r['format_bytes'].get(f, 0) / 2**30:.2f}" for f in ("saved_model", "onnx", "openvino"))
+        lines.append(f"| {preset} | {r['weight_gb']:.2f} GiB | {r['wall_seconds']:.0f} s | {anon:.1f} GiB | {r['peak_rss_gb']:.1f} GiB | {disk} GiB |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="deberta_v3_base_en")
     parser.add_argument("--formats", default="onnx")
+    parser.add_argument("--table", action="store_true", help="print README's Scale table from the recorded rows")
     args = parser.parse_args()
+    if args.table:
+        print(table())
+        return
     row = measure(args.preset, args.formats)
     write_rows([row], "export_memory")
     print(json.dumps(row, indent=2))

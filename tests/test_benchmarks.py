@@ -123,3 +123,11 @@ def test_report_bounds_come_from_tolerances():
     assert limits["int8"]["min_cosine"] == tolerance("int8").min_cosine
     assert limits["bf16"]["min_cosine"] == tolerance("bfloat16").min_cosine
     assert limits["fp32"]["max_abs"] == tolerance("float32").max_abs
+
+
+def test_export_memory_table_has_one_row_per_measured_preset():
+    from benchmarks.export_memory import table
+
+    lines = table().splitlines()
+    assert lines[0].startswith("| preset | float32 weights") and len(lines) >= 3
+    assert all(line.count("|") == 7 for line in lines)
