@@ -199,11 +199,15 @@ def test_truncated_file_is_named(artifact_copy):
         runtime.load(artifact_copy)
 
 
-def test_altered_file_is_named(artifact_copy):
-    path = artifact_copy / "onnx" / "encoder.onnx"
+def _flip(path, index: int = -1) -> None:
+    """Alter one byte of `path` in place (same size)."""
     data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
+    data[index] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def test_altered_file_is_named(artifact_copy):
+    _flip(artifact_copy / "onnx" / "encoder.onnx")
     with pytest.raises(ArtifactError, match="onnx/encoder.onnx does not match its sha256"):
         runtime.load(artifact_copy, backend="onnxruntime")
 
@@ -219,20 +223,13 @@ def test_load_hashes_only_what_its_backend_reads_once_per_file_version(artifact_
     hashed.clear()
     runtime.load(artifact_copy, backend="onnxruntime")
     assert hashed == []  # recorded: unchanged files are not hashed again
-    # An edit of the same size changes the file's times: hashed again, and caught.
-    path = artifact_copy / "onnx" / "encoder.onnx"
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
+    _flip(artifact_copy / "onnx" / "encoder.onnx")  # same size, new times: hashed again, and caught
     with pytest.raises(ArtifactError, match="onnx/encoder.onnx does not match its sha256"):
         runtime.load(artifact_copy, backend="onnxruntime")
 
 
 def test_corrupt_file_of_another_format_is_caught_by_its_backend_and_by_full(artifact_copy):
-    path = artifact_copy / "openvino" / "encoder.xml"
-    data = bytearray(path.read_bytes())
-    data[10] ^= 0x01
-    path.write_bytes(bytes(data))
+    _flip(artifact_copy / "openvino" / "encoder.xml", index=10)
     assert runtime.load(artifact_copy, backend="onnxruntime").backend == "onnxruntime"
     with pytest.raises(ArtifactError, match="openvino/encoder.xml does not match its sha256"):
         runtime.load(artifact_copy, backend="openvino")
