@@ -17,6 +17,18 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def meminfo_bytes(key: str) -> int | None:
+    """A /proc/meminfo entry in bytes (e.g. "MemAvailable": free plus reclaimable), None where there is none."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith(f"{key}:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def cpu_model_and_flags() -> tuple[str | None, set[str]]:
     """(model name, every flag) from /proc/cpuinfo; (None, empty) where there is none."""
     model, flags = None, set()

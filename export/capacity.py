@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+from artifact.machine import meminfo_bytes
 from export.errors import InsufficientMemoryError, OutputError
 
 # Measured beyond the weights: anonymous peak of weights + 1.7 to 3.3 GiB (t5_1.1_xl float32, two runs),
@@ -60,13 +61,8 @@ def total_gb() -> float | None:
 
 
 def _meminfo(key: str) -> float | None:
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return None
+    value = meminfo_bytes(key)
+    return None if value is None else value / 2**30
 
 
 def disk_gb(parameters: int, dtypes: Sequence[str], formats: Sequence[str]) -> float:

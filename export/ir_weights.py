@@ -17,7 +17,6 @@ Triton's openvino backend gets it linked as `model.bin`).
 from __future__ import annotations
 
 import hashlib
-import mmap
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -32,13 +31,13 @@ def share(graphs: list[Path], out: Path) -> None:
         for xml in graphs:
             tree = ElementTree.parse(xml)
             own = xml.with_suffix(".bin")
-            with open(own, "rb") as handle, _mapped(handle) as data:
+            with open(own, "rb") as data:
                 for layer in tree.getroot().iter("layer"):
                     node = layer.find("data")
                     if layer.get("type") != "Const" or node is None or node.get("offset") is None:
                         continue
-                    offset, size = int(node.get("offset")), int(node.get("size"))
-                    chunk = data[offset : offset + size]
+                    data.seek(int(node.get("offset")))
+                    chunk = data.read(int(node.get("size")))  # one constant at a time
                     key = (node.get("element_type"), node.get("shape"), hashlib.blake2b(chunk, digest_size=16).digest())
                     if key not in seen:
                         stream.write(b"\0" * (-stream.tell() % _ALIGN))
@@ -47,19 +46,3 @@ def share(graphs: list[Path], out: Path) -> None:
                     node.set("offset", str(seen[key]))
             tree.write(xml, encoding="utf-8", xml_declaration=True)
             own.unlink()
-
-
-class _mapped:
-    """A read-only map of an open file (an empty file maps to b"")."""
-
-    def __init__(self, handle) -> None:
-        self.handle = handle
-
-    def __enter__(self):
-        size = Path(self.handle.name).stat().st_size
-        self.map = mmap.mmap(self.handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-        return self.map if self.map is not None else b""
-
-    def __exit__(self, *exc) -> None:
-        if self.map is not None:
-            self.map.close()

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from artifact.machine import meminfo_bytes
 from runtime.errors import ArtifactError, InputError
 from runtime.roles import DecodingGraphs
 
@@ -27,14 +28,7 @@ class TokenIds:
 
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations (Linux: MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return meminfo_bytes("MemAvailable")
 
 
 def generation_bytes(step: dict, rows: int, new_tokens: int, encoder_length: int, vocabulary: int) -> int:

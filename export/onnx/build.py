@@ -86,12 +86,11 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
     elif dtype == "int8":
         # External like its source: a quarter of the float32 weights can still pass
         # protobuf's 2 GiB (t5_1.1_xl's backbone: 2.65 GiB).
-        external = True
         if traced.spec.role == DECODING_STEP:
-            products = quantize_weights_int8(source.path, path, external)
+            products = quantize_weights_int8(source.path, path, True)
             record["int8"] = {"method": "weights_only", "products": products}
         else:
-            quantize_dynamic_int8(source.path, path, external)
+            quantize_dynamic_int8(source.path, path, True)
             record["int8"] = {"method": "dynamic"}
     _check(path, traced)
     built = graphs.onnx.dtypes[key] = DtypeGraph(path, record)

@@ -127,8 +127,3 @@ def name_dims(model: onnx.ModelProto, shapes: dict[str, list[str | int]]) -> Non
                 dim.dim_value = size
     # tf2onnx's intermediate shapes still carry its unk__ names; they are optional hints.
     del model.graph.value_info[:]
-
-
-def weight_bytes(weights: Iterable[tuple[str, Any]]) -> int:
-    """The bytes of (name, variable) pairs, without reading their values."""
-    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for _, v in weights)

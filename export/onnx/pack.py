@@ -32,23 +32,20 @@ from export.onnx.graph import append_external_tensor_bytes, set_external
 MIN_EXTERNAL_BYTES = 1024
 
 
-def pack(sources: dict[str, Path], out: Path, data_name: str, inline: bool) -> dict[str, int]:
-    """Write each graph `sources[name]` as `out/<name>.onnx`; returns {name: its tensor bytes}.
+def pack(sources: dict[str, Path], out: Path, data_name: str, inline: bool) -> None:
+    """Write each graph `sources[name]` as `out/<name>.onnx`.
 
     `inline`: every tensor inside its graph file; else tensors of MIN_EXTERNAL_BYTES
     or more go to `out/data_name`, each distinct one once.
     """
     seen: dict[tuple, tuple[int, int]] = {}  # (type, dims, digest) -> (offset, length)
-    used: dict[str, int] = {}
     with ExitStack() as files:
         stream = None if inline else files.enter_context(open(out / data_name, "wb"))
         readers: dict[Path, object] = {}  # open data files
         for name, source in sources.items():
             model = onnx.load(str(source), load_external_data=False)
-            used[name] = 0
             for tensor in model.graph.initializer:
                 data = _tensor_data(tensor, source.parent, readers, files)
-                used[name] += len(data)
                 if stream is None or len(data) < MIN_EXTERNAL_BYTES:
                     _set_inline(tensor, data)
                     continue
@@ -58,7 +55,6 @@ def pack(sources: dict[str, Path], out: Path, data_name: str, inline: bool) -> d
                 set_external(tensor, data_name, *seen[key])
             onnx.save_model(model, str(out / f"{name}.onnx"))
             del model
-    return used
 
 
 def _tensor_data(tensor: TensorProto, folder: Path, readers: dict, files: ExitStack) -> bytes:
