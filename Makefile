@@ -13,6 +13,8 @@ WEIGHTS ?= auto
 OUT ?= graphs
 # xla_aot static shapes, BATCHxSEQUENCE,...; empty: 1x64 ... 8x512.
 BUCKETS ?=
+# xla_aot decoding-step cache lengths, N,...; empty: 32,128.
+CACHE_LENGTHS ?=
 TASK ?=
 # Opt-in graphs, e.g. GRAPHS=backbone (T5's whole encoder-decoder pass).
 GRAPHS ?=
@@ -66,7 +68,7 @@ serve-repo: $(VENV)/.installed
 	$(PY) -m serve.triton_repository $(ARTIFACT) $(if $(filter command line,$(origin OUT)),$(OUT))
 
 export: $(VENV)/.installed
-	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS)) $(if $(GRAPHS),--graphs $(GRAPHS))
+	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS)) $(if $(CACHE_LENGTHS),--cache-lengths $(CACHE_LENGTHS)) $(if $(GRAPHS),--graphs $(GRAPHS))
 
 list: $(VENV)/.installed
 	$(PY) -m export --list

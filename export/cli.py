@@ -9,7 +9,7 @@ import sys
 
 from export.errors import ExportError
 from export.formats import FORMAT_NAMES, check_dtype, formats_for, parse_formats
-from export.formats.xla_aot import parse_buckets
+from export.formats.xla_aot import parse_buckets, parse_cache_lengths
 from export.presets import WEIGHTS_CHOICES
 
 
@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="xla_aot static shapes, BATCHxSEQUENCE,... (default 1x64,1x128,1x256,1x512,8x64,8x128,8x256,8x512)",
     )
     parser.add_argument(
+        "--cache-lengths",
+        default="",
+        help="xla_aot self-attention cache lengths a decoding step is compiled for, each times each bucket "
+        "(default 32,128: generations of up to 128 new tokens)",
+    )
+    parser.add_argument(
         "--graphs", default="",
         help="opt-in graphs to add, comma-separated (T5: backbone, the whole encoder-decoder pass)",
     )
@@ -87,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         formats = parse_formats(args.formats) if args.formats else None  # None: all that can
         check_dtype(formats or formats_for(args.dtype), args.dtype)  # before TensorFlow's import
-        options = {"xla_aot": {"buckets": parse_buckets(args.buckets)}} if args.buckets else {}
+        aot = {"buckets": parse_buckets(args.buckets)} if args.buckets else {}
+        if args.cache_lengths:
+            aot["cache_lengths"] = parse_cache_lengths(args.cache_lengths)
+        options = {"xla_aot": aot} if aot else {}
         from export.pipeline import export_model
 
         path = export_model(

@@ -187,6 +187,17 @@ def aot_artifact(tmp_path_factory, tiny_deberta_preset) -> Path:
     return run_export(tiny_deberta_preset, tmp_path_factory.mktemp("graphs"), formats=["xla_aot", "onnx"], format_options=options)
 
 
+# Encoder (batch x encoder length) and one cache length for the decoding step: 6 buckets.
+T5_AOT_OPTIONS = {"buckets": AOT_BUCKETS, "cache_lengths": [16]}
+
+
+@pytest.fixture(scope="session")
+def t5_aot_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
+    """Tiny T5 as XLA AOT buckets (encoder, cross cache, decoding step) and ONNX, with its tokenizer."""
+    options = {"xla_aot": T5_AOT_OPTIONS}
+    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"), formats=["xla_aot", "onnx"], format_options=options)
+
+
 @pytest.fixture(params=["deberta", "t5"])
 def artifact(request) -> Path:
     return request.getfixturevalue(f"{request.param}_artifact")

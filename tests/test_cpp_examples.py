@@ -34,9 +34,9 @@ def test_both_examples_match_keras(built):
     assert "ids: 1 " in output  # [CLS] first: sentencepiece in C++ framed as keras_hub does
 
 
-def test_aot_example_prints_outputs_for_given_ids(built):
+def test_aot_example_prints_outputs_for_given_ids(built, aot_artifact):
     build, _ = built
-    result = subprocess.run([str(build / "aot_encoder"), "--ids", "1", "45", "67", "2"], capture_output=True, text=True)
+    result = subprocess.run([str(build / "aot_encoder"), str(aot_artifact), "--ids", "1", "45", "67", "2"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("sequence_output, first values:")
 
@@ -50,7 +50,7 @@ def test_examples_exit_nonzero_on_a_mismatch(built, aot_artifact, tmp_path):
     reference[index] = " ".join(values)
     altered = tmp_path / "encoder.txt"
     altered.write_text("\n".join(reference) + "\n")
-    result = subprocess.run([str(build / "aot_encoder"), str(altered)], capture_output=True, text=True)
+    result = subprocess.run([str(build / "aot_encoder"), str(aot_artifact), str(altered)], capture_output=True, text=True)
     assert result.returncode == 1 and "MISMATCH" in result.stdout
 
     bad = tmp_path / "artifact"

@@ -23,14 +23,49 @@ def test_buckets_are_compiled_and_validated_with_padding(aot_artifact):
     assert undocumented_keys(manifest) == []
     section = manifest["formats"]["xla_aot"]
     buckets = section["graphs"]["encoder"]["buckets"]
-    assert [(b["batch"], b["sequence"]) for b in buckets] == BUCKETS
+    assert [(b["sizes"]["batch"], b["sizes"]["sequence"]) for b in buckets] == BUCKETS
     for bucket in buckets:
         for key in ("library", "header"):
             assert bucket[key] in manifest["files"]
     assert any(name.endswith(".o") for name in manifest["files"])  # for static linking
+    assert "xla_aot/xla_aot_weights.h" in manifest["files"]
     records = [r for r in manifest["parity"] if r["format"] == "xla_aot"]
     assert len(records) == 2
     assert max(r["max_abs_diff"] for r in records) <= 1e-5  # the issue's AOT bound
+
+
+def test_weights_are_stored_once_outside_the_code(aot_artifact):
+    """Every bucket takes the weights as arguments from one file: each library is small
+    and the weights file holds exactly the ONNX model's weight bytes."""
+    manifest = json.loads((aot_artifact / "manifest.json").read_text())
+    section = manifest["formats"]["xla_aot"]
+    weights = aot_artifact / section["weights"]["file"]
+    index = (aot_artifact / section["weights"]["index"]).read_text().splitlines()
+    assert index[0] == "keras-aot-export weights 1"
+    rows = [line.split() for line in index[1:]]
+    assert len(rows) == section["weights"]["count"] and all(int(offset) % 64 == 0 for _, offset, _ in rows)
+    weight_bytes = sum(int(size) for _, _, size in rows)
+    assert weights.stat().st_size <= weight_bytes + 4096 * len(rows)
+    for bucket in section["graphs"]["encoder"]["buckets"]:
+        assert (aot_artifact / bucket["library"]).stat().st_size < weight_bytes / 2 + 8 * 2**20
+
+
+def test_a_corrupt_weights_index_is_refused(aot_artifact, tmp_path):
+    import shutil
+
+    from runtime.errors import ArtifactError
+
+    copy = tmp_path / "artifact"
+    shutil.copytree(aot_artifact, copy)
+    index = copy / "xla_aot/weights.txt"
+    lines = index.read_text().splitlines()
+    name, offset, size = lines[1].split()
+    lines[1] = f"{name} {int(offset) + 4} {size}"  # off XLA's alignment
+    index.write_text("\n".join(lines) + "\n")
+    model = runtime.load(copy, backend="xla_aot", verify=False)
+    ids = np.ones((1, 8), np.int32)
+    with pytest.raises(ArtifactError, match="weights.txt: bad line"):
+        model.run({"token_ids": ids, "padding_mask": ids})
 
 
 def test_runtime_matches_onnx_at_shapes_between_buckets(aot_artifact):
@@ -50,7 +85,7 @@ def test_runtime_matches_onnx_at_shapes_between_buckets(aot_artifact):
 def test_inputs_beyond_the_largest_bucket_are_refused(aot_artifact):
     model = runtime.load(aot_artifact, backend="xla_aot")
     ids = np.ones((5, 8), np.int32)
-    with pytest.raises(InputError, match=r"batch 5 x sequence 8 fits no compiled bucket \(buckets: 1x16, 4x40\)"):
+    with pytest.raises(InputError, match=r"batch 5 x sequence 8 fits no compiled bucket \(batch x sequence: 1x16, 4x40\)"):
         model.run({"token_ids": ids, "padding_mask": ids})
 
 
@@ -62,12 +97,39 @@ def test_a_cpu_without_the_target_simd_is_refused(aot_artifact, monkeypatch):
         runtime.load(aot_artifact, backend="xla_aot")
 
 
+def test_t5_generates_through_aot_buckets_as_through_onnxruntime(t5_aot_artifact):
+    """Encoder and cross cache padded on batch and encoder length, the decoding step also on
+    its cache: greedy ids equal onnxruntime's, and the export validated every graph."""
+    manifest = json.loads((t5_aot_artifact / "manifest.json").read_text())
+    graphs = manifest["formats"]["xla_aot"]["graphs"]
+    assert graphs["decoder_step"]["axes"] == {
+        "batch": "batch", "encoder_sequence": "padding_mask", "cache_sequence": "cache_index"
+    }
+    assert graphs["cross_attention_cache"]["axes"]["encoder_sequence"] == "position_wise"
+    assert [b["sizes"] for b in graphs["decoder_step"]["buckets"]] == [
+        {"batch": 1, "encoder_sequence": 16, "cache_sequence": 16},
+        {"batch": 4, "encoder_sequence": 40, "cache_sequence": 16},
+    ]
+    checked = {r["graph"] for r in manifest["parity"] if r["format"] == "xla_aot"}
+    assert checked == {"encoder", "cross_attention_cache", "decoder_step"}, manifest["parity"]
+    prompts = np.random.default_rng(3).integers(2, 100, (3, 11)).astype(np.int32)
+    aot = runtime.load(t5_aot_artifact, backend="xla_aot").generate(prompts, max_new_tokens=12)
+    ort = runtime.load(t5_aot_artifact, backend="onnxruntime").generate(prompts, max_new_tokens=12)
+    np.testing.assert_array_equal(aot, ort)
+
+
 def test_graphs_that_cannot_be_padded_are_refused_before_tracing(tiny_t5_preset, tmp_path):
-    with pytest.raises(UnsupportedRequestError, match="t5 cannot be exported to xla_aot as float32: graph 'cross_attention_cache' takes 'encoder_sequence_output' \\(state\\), which cannot be padded"):
-        run_export(tiny_t5_preset, tmp_path, formats=["xla_aot"])
     with pytest.raises(UnsupportedRequestError, match="graph 'backbone' has 2 padding-masked axes"):
         run_export(tiny_t5_preset, tmp_path, formats=["xla_aot"], graphs=["backbone"])
     assert not any(tmp_path.rglob("manifest.json"))
+
+
+def test_cache_lengths_are_checked():
+    from export.formats.xla_aot import parse_cache_lengths
+
+    assert parse_cache_lengths("128, 32,32") == [32, 128]
+    with pytest.raises(UnsupportedRequestError, match="CACHE_LENGTHS '0,x' is not a list of positive sizes"):
+        parse_cache_lengths("0,x")
 
 
 def test_xla_aot_is_opt_in_and_float32_only():

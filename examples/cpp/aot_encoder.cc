@@ -1,19 +1,27 @@
 // Embeds one XLA AOT bucket of an exported graph, linked statically: no Python,
 // no TensorFlow runtime (only libtensorflow_framework.so.2 for Abseil symbols).
 //
-//   aot_encoder REFERENCE.txt     run the reference inputs, compare with Keras's outputs;
-//                                 exit 1 when outside the artifact's bounds
-//   aot_encoder --ids 1 45 67 2   print the outputs for these token ids (mask all ones)
+//   aot_encoder ARTIFACT REFERENCE.txt    run the reference inputs, compare with Keras's
+//                                         outputs; exit 1 when outside the artifact's bounds
+//   aot_encoder ARTIFACT --ids 1 45 67 2  print the outputs for these token ids (mask all ones)
 //
-// Built against one bucket: XLA_AOT_HEADER, XLA_AOT_CLASS, BUCKET_BATCH and
-// BUCKET_SEQUENCE come from `python -m export.xla_aot cflags` (see Makefile).
-// Inputs shorter than the bucket are padded with 0 (pad token, mask off) and the
-// outputs cut back, as the Python runtime does.
+// Built against one bucket: XLA_AOT_HEADER, XLA_AOT_CLASS, XLA_AOT_BATCH and
+// XLA_AOT_SEQUENCE come from `python -m export.xla_aot cflags` (see Makefile). The
+// weights are not in the code: ARTIFACT/xla_aot/weights.bin is mapped and bound
+// (xla_aot_weights.h, shipped in the artifact). Inputs shorter than the bucket are
+// padded with 0 (pad token, mask off) and the outputs cut back, as the Python runtime does.
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <vector>
 
 #include "reference.h"
 #include XLA_AOT_HEADER
+#include "xla_aot_weights.h"
+
+#define BUCKET_BATCH XLA_AOT_BATCH
+#define BUCKET_SEQUENCE XLA_AOT_SEQUENCE
 
 namespace {
 
@@ -40,18 +48,18 @@ std::vector<float> unpad(const float* data, bool has_sequence, int64_t batch, in
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: " << argv[0] << " REFERENCE.txt | --ids ID...\n";
+  if (argc < 3) {
+    std::cerr << "usage: " << argv[0] << " ARTIFACT REFERENCE.txt | ARTIFACT --ids ID...\n";
     return 2;
   }
   Reference ref;
   try {
-    if (std::string(argv[1]) == "--ids") {
-      Array ids{"int32", {1, argc - 2}}, mask{"int32", {1, argc - 2}};
-      for (int i = 2; i < argc; ++i) ids.ints.push_back(std::atoi(argv[i])), mask.ints.push_back(1);
+    if (std::string(argv[2]) == "--ids") {
+      Array ids{"int32", {1, argc - 3}}, mask{"int32", {1, argc - 3}};
+      for (int i = 3; i < argc; ++i) ids.ints.push_back(std::atoi(argv[i])), mask.ints.push_back(1);
       ref.inputs = {{"token_ids", ids}, {"padding_mask", mask}};
     } else {
-      ref = read_reference(argv[1]);
+      ref = read_reference(argv[2]);
     }
   } catch (const std::exception& error) {
     std::cerr << "error: " << error.what() << "\n";
@@ -65,15 +73,25 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  XLA_AOT_CLASS function;  // owns its argument, result and scratch buffers
+  // Owns its result and scratch buffers; arguments point at the mapped weights and at `inputs`.
+  XLA_AOT_CLASS function(XLA_AOT_CLASS::AllocMode::RESULTS_PROFILES_AND_TEMPS_ONLY);
+  xla_aot::MappedWeights weights(std::string(argv[1]) + "/xla_aot");
+  if (!weights.ok() || weights.Bind(function) < 0) {
+    std::cerr << "error: " << weights.error() << "\n";
+    return 2;
+  }
+  std::vector<std::unique_ptr<int32_t, decltype(&std::free)>> inputs;
   for (int i = 0; i < function.num_args(); ++i) {
+    if (function.arg_data(i) != nullptr) continue;  // a weight
     std::string name = strip(function.GetArgName(i), "feed_");
     auto found = ref.inputs.find(name);
     if (found == ref.inputs.end()) {
       std::cerr << "error: no input named " << name << "\n";
       return 2;
     }
-    pad_into(found->second, static_cast<int32_t*>(function.arg_data(i)));
+    inputs.emplace_back(static_cast<int32_t*>(std::aligned_alloc(64, (function.arg_size(i) + 63) / 64 * 64)), &std::free);
+    pad_into(found->second, inputs.back().get());
+    function.set_arg_data(i, inputs.back().get());
   }
   if (!function.Run()) {
     std::cerr << "error: " << function.error_msg() << "\n";

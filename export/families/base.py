@@ -72,6 +72,10 @@ class GraphSpec:
     # Exported only when asked for by name (--graphs), e.g. a whole encoder-decoder forward
     # pass that generation never runs but that would store every weight once more.
     opt_in: bool = False
+    # Axes along which each position's outputs depend on that position's inputs only,
+    # so zero padding at the end changes no real position (e.g. projecting encoder
+    # states into the cross-attention cache). Static-shape formats (XLA AOT) pad them.
+    position_wise: tuple[str, ...] = ()
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -124,6 +124,7 @@ _GENERATION_GRAPHS = (
         outputs=(TensorSpec("cross_attention_cache", _CROSS_DIMS, "float32", role=CROSS_KV),),
         builder=_cross_attention_cache,
         role=CROSS_CACHE,
+        position_wise=("encoder_sequence",),
     ),
     GraphSpec(
         name="decoder_step",

@@ -85,8 +85,8 @@ DTYPES: dict[str, dict[str, str]] = {
         for dtype in ("float32", "float16", "int8")
     },
     "xla_aot": {
-        "float32": "the float32 Keras graph at each bucket's static shape, variables frozen to "
-        "constants, compiled by saved_model_cli aot_compile_cpu for the exporting machine's CPU",
+        "float32": "the float32 Keras graph with its weights as arguments, compiled by tfcompile at "
+        "each bucket's static shape for the exporting machine's CPU; weights in one shared file",
     },
 }
 REFUSED: dict[tuple[str, str], str] = {

@@ -1,13 +1,17 @@
-"""Compiler and linker flags for a C/C++ program embedding one XLA AOT bucket.
+"""Compiler and linker flags for a C/C++ program embedding XLA AOT buckets.
 
-    python -m export.xla_aot cflags ARTIFACT [--graph G] [--fits BxS]
-    python -m export.xla_aot libs   ARTIFACT [--graph G] [--fits BxS]
+    python -m export.xla_aot cflags ARTIFACT [--graph G] [--fits BxL] [--cache C] [--as NAME]
+    python -m export.xla_aot libs   ARTIFACT [--graph G] [--fits BxL] [--cache C]
 
 The bucket is the smallest of graph G (default: the artifact's first) that holds
-BxS (default: the graph's reference case). cflags defines XLA_AOT_HEADER,
-XLA_AOT_CLASS, BUCKET_BATCH and BUCKET_SEQUENCE; libs lists the bucket's object
+batch B, length L on the graph's padded length axis and cache length C on its
+cache axis (defaults: the graph's reference case). cflags defines NAME_HEADER,
+NAME_CLASS and NAME_<AXIS> for each padded axis (NAME defaults to XLA_AOT: e.g.
+XLA_AOT_BATCH, XLA_AOT_SEQUENCE), and puts the artifact's xla_aot/ folder (the
+headers, xla_aot_weights.h) on the include path. libs lists the bucket's object
 files, the XLA runtime (built into the cache on first use) and
-libtensorflow_framework.so.2 (Abseil) with an rpath to it.
+libtensorflow_framework.so.2 (Abseil) with an rpath to it. A program embedding
+several graphs (T5: encoder, cross cache, decoding step) asks once per graph.
 """
 
 from __future__ import annotations
@@ -23,21 +27,28 @@ from export.xla_aot import build
 from runtime.backends.xla_aot import GraphBuckets
 from runtime.errors import InputError
 
+LENGTH_KINDS = ("padding_mask", "position_wise")
 
-def bucket(artifact: Path, graph: str | None, fits: str | None) -> tuple[dict, dict]:
+
+def bucket(artifact: Path, graph: str | None, fits: str | None, cache: int | None) -> tuple[dict, dict]:
     manifest = json.loads((artifact / "manifest.json").read_text())
     if "xla_aot" not in manifest["formats"]:
         raise ExportError(f"{artifact} has no xla_aot format; export with FORMATS=xla_aot.")
     section = manifest["formats"]["xla_aot"]
     graph = graph or next(iter(section["graphs"]))
+    if graph not in section["graphs"]:
+        raise ExportError(f"{artifact} has no XLA AOT graph {graph!r}; it has {', '.join(section['graphs'])}.")
     entry = section["graphs"][graph]
+    shape = manifest["reference"][graph]["shape"]
+    sizes = {axis: shape[axis] for axis in entry["axes"] if axis in shape}
     if fits:
-        batch, sequence = (int(n) for n in fits.split("x"))
-    else:
-        shape = manifest["reference"][graph]["shape"]
-        batch, sequence = shape["batch"], shape[entry["axis"]]
+        batch, length = (int(n) for n in fits.split("x"))
+        sizes["batch"] = batch
+        sizes.update({a: length for a, how in entry["axes"].items() if how in LENGTH_KINDS})
+    if cache:
+        sizes.update({a: cache for a, how in entry["axes"].items() if how == "cache_index"})
     try:  # the runtime's choice, so a program links the bucket Python would run
-        return section, GraphBuckets(artifact, graph, entry).bucket_for(batch, sequence)
+        return section, GraphBuckets(artifact, graph, entry, artifact).bucket_for(sizes)
     except InputError as error:
         raise ExportError(str(error)) from error
 
@@ -47,22 +58,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=("cflags", "libs"))
     parser.add_argument("artifact", type=Path)
     parser.add_argument("--graph")
-    parser.add_argument("--fits", help="BATCHxSEQUENCE the bucket must hold")
+    parser.add_argument("--fits", help="BATCHxLENGTH the bucket must hold")
+    parser.add_argument("--cache", type=int, help="cache length the bucket must hold (decoding steps)")
+    parser.add_argument("--as", dest="name", default="XLA_AOT", help="prefix of the defined macros")
     args = parser.parse_args(argv)
     try:
-        section, chosen = bucket(args.artifact, args.graph, args.fits)
+        section, chosen = bucket(args.artifact, args.graph, args.fits, args.cache)
         prefix = (args.artifact / chosen["header"]).with_suffix("")
         tf_dir = build.tensorflow_dir()
         cpu = section["target_cpu"]
         if args.what == "cflags":
             flags = [
                 f"-march={cpu}", f"-I{tf_dir / 'include'}", f"-I{prefix.parent}",
-                f'-DXLA_AOT_HEADER="{prefix.name}.h"', f"-DXLA_AOT_CLASS={chosen['class']}",
-                f"-DBUCKET_BATCH={chosen['batch']}", f"-DBUCKET_SEQUENCE={chosen['sequence']}",
+                f'-D{args.name}_HEADER="{prefix.name}.h"', f"-D{args.name}_CLASS={chosen['class']}",
+                *(f"-D{args.name}_{axis.upper()}={size}" for axis, size in chosen["sizes"].items()),
                 *build.LANGUAGE_FLAGS,
             ]
         else:
-            objects = sorted(str(p) for p in prefix.parent.glob(f"{prefix.name}*.o"))
+            objects = [str(p) for p in build.bucket_objects(prefix)]
             runtime = build.runtime_library(cpu, log=lambda m: print(m, file=sys.stderr))
             flags = [*objects, str(runtime), str(tf_dir / "libtensorflow_framework.so.2"), f"-Wl,-rpath,{tf_dir}", "-lpthread"]
     except (ExportError, OSError, KeyError, ValueError) as error:

@@ -1,6 +1,6 @@
 """The C++ side of XLA AOT artifacts: the runtime library and one shared library per bucket.
 
-`saved_model_cli aot_compile_cpu` turns a frozen, static-shape SavedModel into
+tfcompile (export/xla_aot/compile.py) turns a graph and a static-shape config into
 `<prefix>.h` plus object files. They call into XLA's CPU runtime, whose sources
 ship in the TensorFlow wheel (`tensorflow/xla_aot_runtime_src`). Built in full
 that took 17 minutes on 2 cores, mostly convolution kernels; a transformer needs
@@ -15,6 +15,7 @@ wheel). The `.so` then needs that file at run time, not the Python package.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -37,6 +38,8 @@ SIMD_MACROS = {
     "__AMX_INT8__": "amx_int8",
 }
 ABI_SOURCE = Path(__file__).with_name("abi.cc")
+# Maps and binds the artifact's weights file; shipped beside the headers for static linking.
+WEIGHTS_HEADER = Path(__file__).with_name("xla_aot_weights.h")
 # What code including TensorFlow's headers must be compiled with (its wheel's ABI).
 LANGUAGE_FLAGS = ("-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1")
 CXXFLAGS = ("-O2", "-fPIC", *LANGUAGE_FLAGS, "-DNDEBUG")
@@ -114,11 +117,11 @@ def link_bucket(prefix: Path, cpp_class: str, cpu: str, runtime: Path) -> Path:
     if not framework.exists():
         raise ConversionError(f"{framework} is missing; the XLA AOT libraries link it for Abseil.")
     library = prefix.with_name(f"lib{prefix.name}.so")
-    objects = [str(p) for p in sorted(prefix.parent.glob(f"{prefix.name}*.o"))]
+    objects = [str(p) for p in bucket_objects(prefix)]
     _run(
         [
             "g++", *CXXFLAGS, *WARNINGS_OFF, f"-march={cpu}", "-shared",
-            f"-I{tf_dir / 'include'}", f"-I{prefix.parent}",
+            f"-I{tf_dir / 'include'}", f"-I{prefix.parent}", f"-I{WEIGHTS_HEADER.parent}",
             f'-DXLA_AOT_HEADER="{prefix.name}.h"', f"-DXLA_AOT_CLASS={cpp_class}",
             str(ABI_SOURCE), *objects, str(runtime),
             str(framework), f"-Wl,-rpath,{tf_dir}", "-Wl,--no-undefined",
@@ -131,24 +134,27 @@ def link_bucket(prefix: Path, cpp_class: str, cpu: str, runtime: Path) -> Path:
     return library
 
 
-def aot_compile(saved_model: Path, prefix: Path, cpp_class: str, cpu: str) -> None:
-    """saved_model_cli aot_compile_cpu on a frozen, static-shape SavedModel."""
-    _run(
-        [
-            sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "aot_compile_cpu",
-            "--dir", str(saved_model), "--tag_set", "serve", "--signature_def_key", "serving_default",
-            "--output_prefix", str(prefix), "--cpp_class", cpp_class, "--target_cpu", cpu,
-        ],
-        f"AOT-compile {prefix.name}",
-    )
-    (prefix.parent / f"{prefix.name}_makefile.inc").unlink(missing_ok=True)  # paths of this machine only
-    # The serialized compilation result (as large as the weights) is declared by the
-    # header but never referenced (set_static_data_compilation_result_proto(nullptr));
-    # links succeed without it under --no-undefined, so it is not shipped.
-    (prefix.parent / f"{prefix.name}_metadata.o").unlink(missing_ok=True)
+def link_buckets(buckets: list[tuple[Path, str]], cpu: str, runtime: Path) -> list[Path]:
+    """link_bucket for each (prefix, class), as many at once as there are cores."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda bucket: link_bucket(*bucket, cpu, runtime), buckets))
 
 
-# saved_model_cli and the linker take minutes on a base-size model; past this they hang.
+def bucket_objects(prefix: Path) -> list[Path]:
+    """The object files tfcompile wrote for one bucket: its code and its (small) constants."""
+    return [prefix.with_name(f"{prefix.name}.o"), prefix.with_name(f"{prefix.name}_constants.o")]
+
+
+def compile_buckets(jobs: list[dict]) -> None:
+    """tfcompile each job ({graph, config, prefix, cpp_class, cpu}) in one child process."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as listing:
+        json.dump(jobs, listing)
+        listing.flush()
+        names = ", ".join(Path(job["prefix"]).name for job in jobs)
+        _run([sys.executable, "-m", "export.xla_aot.compile", listing.name], f"AOT-compile {names}")
+
+
+# tfcompile and the linker take minutes on a base-size model; past this they hang.
 TIMEOUT_S = 3600
 
 

@@ -1,9 +1,12 @@
 """XLA AOT shared libraries through ctypes: the smallest bucket that fits, padded, then stripped.
 
 Each bucket library (export/formats/xla_aot.py) exposes the C ABI of
-export/xla_aot/abi.cc. A call of batch b and sequence s runs on the smallest
-bucket (by area) with batch >= b and sequence >= s; inputs are padded with 0
-(the pad token, and "padding" in the mask) and outputs cut back to b and s.
+export/xla_aot/abi.cc and maps the artifact's one weights file at load
+(`xla_aot_bind_weights`; the pages are shared by every bucket and process). A
+call runs on the smallest bucket (by volume) at least as large on each padded
+axis (batch, the masked length, the cache length); inputs are padded with 0 at
+the end of those axes (the pad token, "padding" in a mask, empty cache
+positions) and outputs cut back to the call's sizes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from runtime.manifest import resolve
 _SIGNATURES = {
     "xla_aot_create": ([], ctypes.c_void_p),
     "xla_aot_destroy": ([ctypes.c_void_p], None),
+    "xla_aot_bind_weights": ([ctypes.c_void_p, ctypes.c_char_p], ctypes.c_int),
     "xla_aot_set_threads": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_int),
+    "xla_aot_arg_bound": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_int),
     "xla_aot_num_args": ([ctypes.c_void_p], ctypes.c_int),
     "xla_aot_num_results": ([ctypes.c_void_p], ctypes.c_int),
     "xla_aot_arg_name": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_char_p),
@@ -37,7 +42,7 @@ _SIGNATURES = {
 class BucketLibrary:
     """One bucket's shared library and a function instance (its buffers) in it."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, weights: Path) -> None:
         try:
             self.lib = ctypes.CDLL(str(path))
         except OSError as error:
@@ -48,9 +53,16 @@ class BucketLibrary:
         self.handle = self.lib.xla_aot_create()
         if not self.handle:
             raise MemoryError(f"{path.name}: no memory for the function's buffers.")
+        if self.lib.xla_aot_bind_weights(self.handle, str(weights).encode()) != 0:
+            raise ArtifactError(f"{path.name}: {self.lib.xla_aot_error(self.handle).decode()}")
         self.lib.xla_aot_set_threads(self.handle, threads)
         count, results = self.lib.xla_aot_num_args(self.handle), self.lib.xla_aot_num_results(self.handle)
-        self.args = [self._describe(self.lib.xla_aot_arg_name, self.lib.xla_aot_arg_bytes, i) for i in range(count)]
+        self.args = [
+            self._describe(self.lib.xla_aot_arg_name, self.lib.xla_aot_arg_bytes, i)
+            for i in range(count)
+            if not self.lib.xla_aot_arg_bound(self.handle, i)
+        ]
+        self.bound = [bool(self.lib.xla_aot_arg_bound(self.handle, i)) for i in range(count)]
         self.results = [
             self._describe(self.lib.xla_aot_result_name, self.lib.xla_aot_result_bytes, i) for i in range(results)
         ]
@@ -62,15 +74,18 @@ class BucketLibrary:
     def run(self, inputs: dict[str, np.ndarray], output_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
         arrays = []
         for name, size in self.args:
+            if name not in inputs:
+                raise ArtifactError(f"The library takes an argument {name!r} that is neither an input nor a weight.")
             array = np.ascontiguousarray(inputs[name])
             if array.nbytes != size:
                 raise InputError(f"Input {name!r} has {array.nbytes} bytes; this bucket takes {size}.")
             arrays.append(array)
+        pointers = iter([a.ctypes.data for a in arrays])
         outputs = {name: np.empty(output_shapes[name], np.float32) for name, _ in self.results}
         for name, size in self.results:
             if outputs[name].nbytes != size:
                 raise ArtifactError(f"Output {name!r} is {size} bytes in the library; expected {outputs[name].nbytes}.")
-        args = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        args = (ctypes.c_void_p * len(self.bound))(*[None if bound else next(pointers) for bound in self.bound])
         results = (ctypes.c_void_p * len(outputs))(*[outputs[n].ctypes.data for n, _ in self.results])
         with self._lock:
             if self.lib.xla_aot_run(self.handle, args, results) != 0:
@@ -84,50 +99,66 @@ class BucketLibrary:
 
 
 class GraphBuckets:
-    """A graph's buckets; libraries are loaded on first use (each holds its own weights)."""
+    """A graph's buckets; libraries are loaded on first use (all map the same weights file)."""
 
-    def __init__(self, directory: Path, graph: str, entry: dict[str, Any], threads: int = 1) -> None:
-        self.directory, self.graph, self.threads = directory, graph, threads
-        self.axis = entry["axis"]
-        self.outputs = entry["outputs"]
-        self.buckets = sorted(entry["buckets"], key=lambda b: (b["batch"] * b["sequence"], b["batch"]))
+    def __init__(self, directory: Path, graph: str, entry: dict[str, Any], weights: Path, threads: int = 1) -> None:
+        self.directory, self.graph, self.threads, self.weights = directory, graph, threads, weights
+        self.axes = list(entry["axes"])
+        self.inputs, self.outputs = entry["inputs"], entry["outputs"]
+        self.buckets = sorted(entry["buckets"], key=lambda b: (_volume(b["sizes"]), tuple(b["sizes"].values())))
         self._loaded: dict[str, BucketLibrary] = {}
         self._lock = threading.Lock()
 
-    def bucket_for(self, batch: int, sequence: int) -> dict[str, Any]:
+    def bucket_for(self, sizes: dict[str, int]) -> dict[str, Any]:
         for bucket in self.buckets:
-            if bucket["batch"] >= batch and bucket["sequence"] >= sequence:
+            if all(bucket["sizes"][axis] >= size for axis, size in sizes.items()):
                 return bucket
-        sizes = ", ".join(f"{b['batch']}x{b['sequence']}" for b in self.buckets)
+        shown = " x ".join(f"{axis} {size}" for axis, size in sizes.items())
+        buckets = ", ".join("x".join(str(n) for n in b["sizes"].values()) for b in self.buckets)
         raise InputError(
-            f"Graph {self.graph!r}: batch {batch} x {self.axis} {sequence} fits no compiled bucket "
-            f"(buckets: {sizes}); split the batch or export larger BUCKETS."
+            f"Graph {self.graph!r}: {shown} fits no compiled bucket ({' x '.join(self.axes)}: {buckets}); "
+            "split the batch or export larger BUCKETS."
         )
 
+    def sizes_of(self, inputs: dict[str, np.ndarray]) -> dict[str, int]:
+        """The call's size on each padded axis, read from the inputs' shapes."""
+        sizes = {}
+        for name, dims in self.inputs.items():
+            for dim, size in zip(dims, np.shape(inputs[name])):
+                if dim in self.axes:
+                    sizes.setdefault(dim, size)
+        return {axis: sizes[axis] for axis in self.axes if axis in sizes}
+
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch, sequence = next(iter(inputs.values())).shape[:2]
-        bucket = self.bucket_for(batch, sequence)
-        size = (bucket["batch"], bucket["sequence"])
-        padded = {name: _pad(value, size) for name, value in inputs.items()}
-        shapes = {name: self._shape(dims, *size) for name, dims in self.outputs.items()}
+        sizes = self.sizes_of(inputs)
+        bucket = self.bucket_for(sizes)
+        padded = {name: _pad(value, self._shape(self.inputs[name], bucket["sizes"])) for name, value in inputs.items()}
+        shapes = {name: self._shape(dims, bucket["sizes"]) for name, dims in self.outputs.items()}
         outputs = self._library(bucket).run(padded, shapes)
-        real = {name: self._shape(dims, batch, sequence) for name, dims in self.outputs.items()}
+        real = {name: self._shape(dims, sizes) for name, dims in self.outputs.items()}
         return {name: value[tuple(slice(n) for n in real[name])] for name, value in outputs.items()}
 
-    def _shape(self, dims: list, batch: int, sequence: int) -> tuple[int, ...]:
-        return tuple(batch if d == "batch" else sequence if d == self.axis else d for d in dims)
+    @staticmethod
+    def _shape(dims: list, sizes: dict[str, int]) -> tuple[int, ...]:
+        return tuple(sizes[d] if isinstance(d, str) else d for d in dims)
 
     def _library(self, bucket: dict[str, Any]) -> BucketLibrary:
         with self._lock:
             if bucket["library"] not in self._loaded:
                 path = resolve(self.directory, bucket["library"])
-                self._loaded[bucket["library"]] = BucketLibrary(path, self.threads)
+                self._loaded[bucket["library"]] = BucketLibrary(path, self.threads, self.weights)
             return self._loaded[bucket["library"]]
 
 
-def _pad(value: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    widths = [(0, size[0] - value.shape[0]), (0, size[1] - value.shape[1])] + [(0, 0)] * (value.ndim - 2)
-    return np.pad(value, widths)
+def _volume(sizes: dict[str, int]) -> int:
+    return int(np.prod(list(sizes.values())))
+
+
+def _pad(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    value = np.asarray(value)
+    if value.shape == shape:
+        return value
+    return np.pad(value, [(0, want - have) for have, want in zip(value.shape, shape)])
 
 
 def missing_cpu_flags(required: list[str]) -> list[str]:
@@ -155,8 +186,10 @@ class XlaAotBackend(Backend):
                 f"The XLA AOT libraries were compiled for {self.section.get('target_cpu')}; this CPU lacks "
                 f"{', '.join(missing)}. Export again on this machine, or use onnxruntime/openvino."
             )
+        weights = resolve(self.directory, self.section["weights"]["index"]).parent
         self.graphs = {
-            name: GraphBuckets(self.directory, name, entry, self.threads) for name, entry in self.section["graphs"].items()
+            name: GraphBuckets(self.directory, name, entry, weights, self.threads)
+            for name, entry in self.section["graphs"].items()
         }
 
     def resolve_precision(self, precision: str | None) -> str:

@@ -1,0 +1,58 @@
+"""xla_aot/weights.bin and its index weights.txt: every weight once, for all buckets.
+
+Layout (read by xla_aot_weights.h, beside this file): weights.txt starts with the
+line `keras-aot-export weights 1`, then `<argument name> <offset> <bytes>` per
+weight; each weight's bytes sit at that offset of weights.bin, row-major, in the
+variable's dtype. Offsets are multiples of 64 (XLA's argument alignment), and
+of the page size for weights of a page or more, so a mapped weight starts on its
+own page.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BIN, INDEX = "weights.bin", "weights.txt"
+HEADER = "keras-aot-export weights 1"
+ALIGN, PAGE = 64, 4096
+
+
+class WeightsFile:
+    """Collects the weights the graphs take, by variable, and writes them once each."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}  # id(variable) -> argument name
+        self._variables: dict[str, Any] = {}
+
+    def name_for(self, variable: Any) -> str:
+        """The argument name of `variable`, the same in every graph of the artifact."""
+        if id(variable) not in self._names:
+            base = "weight_" + re.sub(r"\W", "_", variable.path).strip("_")
+            name, suffix = base, 1
+            while name in self._variables:
+                name, suffix = f"{base}_{suffix}", suffix + 1
+            self._names[id(variable)] = name
+            self._variables[name] = variable
+        return self._names[id(variable)]
+
+    def write(self, directory: Path) -> dict[str, Any]:
+        """Write both files into `directory`; returns their manifest record."""
+        lines, offset = [HEADER], 0
+        with open(directory / BIN, "wb") as out:
+            for name, variable in self._variables.items():
+                array = np.ascontiguousarray(np.asarray(variable.numpy()))
+                aligned = _align(offset, PAGE if array.nbytes >= PAGE else ALIGN)
+                out.write(b"\0" * (aligned - offset))
+                array.tofile(out)
+                lines.append(f"{name} {aligned} {array.nbytes}")
+                offset = aligned + array.nbytes
+        (directory / INDEX).write_text("\n".join(lines) + "\n")
+        return {"file": f"xla_aot/{BIN}", "index": f"xla_aot/{INDEX}", "count": len(self._variables), "bytes": offset}
+
+
+def _align(offset: int, alignment: int) -> int:
+    return -(-offset // alignment) * alignment
