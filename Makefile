@@ -11,7 +11,7 @@ DTYPE ?= float32
 FORMATS ?=
 WEIGHTS ?= auto
 OUT ?= graphs
-# xla_aot static shapes, BATCHxSEQUENCE,...; empty: 1x64 ... 8x512.
+# xla_aot static shapes, BATCHxSEQUENCE,...; empty: batch 1, 2, 4 x sequence 64 ... 512.
 BUCKETS ?=
 # xla_aot decoding-step cache lengths, N,...; empty: 32,128.
 CACHE_LENGTHS ?=

@@ -5,7 +5,8 @@
         [--shapes 1x64,1x100,...]  # default: every bucket, and one shape per bucket that pads
 
 Rows (results/xla_aot.jsonl, .csv) and results/summary_xla_aot_<preset>.md: p50 per
-shape for both backends and their ratio, and the size of each bucket's files.
+shape for both backends and their ratio, the size of each bucket's files and of the
+shared weights file, and the export's time and peak memory (from its manifest).
 """
 
 from __future__ import annotations
@@ -21,20 +22,27 @@ from benchmarks.run import our_rows, parse_shapes  # noqa: E402
 
 
 def default_shapes(section: dict) -> list[tuple[int, int]]:
-    """Each bucket exactly, and each bucket with three quarters of its sequence (padded)."""
-    buckets = next(iter(section["graphs"].values()))["buckets"]
-    shapes = [(b["batch"], b["sequence"]) for b in buckets]
-    return shapes + [(b["batch"], b["sequence"] * 3 // 4) for b in buckets]
+    """Each bucket of the first graph exactly, and with three quarters of its length (padded)."""
+    entry = next(iter(section["graphs"].values()))
+    length = next(a for a, how in entry["axes"].items() if how != "batch")
+    shapes = [(b["sizes"]["batch"], b["sizes"][length]) for b in entry["buckets"]]
+    return shapes + [(batch, sequence * 3 // 4) for batch, sequence in shapes]
 
 
-def size_rows(artifact: Path, manifest: dict) -> list[dict]:
-    rows = []
-    for graph, entry in manifest["formats"]["xla_aot"]["graphs"].items():
+def size_rows(manifest: dict) -> list[dict]:
+    section, files = manifest["formats"]["xla_aot"], manifest["files"]
+    rows = [{"measure": "weights_size", "bytes": files[section["weights"]["file"]]["bytes"],
+             "artifact_bytes": sum(f["bytes"] for p, f in files.items() if p.startswith("xla_aot/"))}]
+    for graph, entry in section["graphs"].items():
         for bucket in entry["buckets"]:
             prefix = bucket["header"][: -len(".h")]
-            objects = sum(f["bytes"] for p, f in manifest["files"].items() if p.startswith(prefix) and p.endswith(".o"))
-            rows.append({"measure": "bucket_size", "graph": graph, "batch": bucket["batch"], "sequence": bucket["sequence"],
-                         "library_bytes": manifest["files"][bucket["library"]]["bytes"], "object_bytes": objects})
+            objects = sum(files[p]["bytes"] for p in (f"{prefix}.o", f"{prefix}_constants.o") if p in files)
+            rows.append({"measure": "bucket_size", "graph": graph, "sizes": bucket["sizes"],
+                         "library_bytes": files[bucket["library"]]["bytes"], "object_bytes": objects})
+    export = manifest["export"]
+    rows.append({"measure": "export", "seconds": export["seconds"], "stages": export["stages"],
+                 "peak_gb": max(m.get("stage_peak_gb", 0) for m in export["stage_memory_gb"].values()),
+                 "anon_peak_gb": max(m.get("stage_anon_peak_gb", 0) for m in export["stage_memory_gb"].values())})
     return rows
 
 
@@ -49,10 +57,15 @@ def summary(rows: list[dict], preset: str) -> str:
         aot, ort = timed.get(("xla_aot", batch, sequence)), timed.get(("onnxruntime", batch, sequence))
         if aot and ort:
             lines.append(f"| {batch}x{sequence} | {aot:.1f} | {ort:.1f} | {aot / ort:.2f} |")
-    lines += ["", "| bucket | shared library MB | object files MB |", "|---|---:|---:|"]
+    weights = next(r for r in rows if r["measure"] == "weights_size")
+    export = next(r for r in rows if r["measure"] == "export")
+    lines += ["", f"Artifact (xla_aot/): {weights['artifact_bytes'] / 1e6:.0f} MB, of which the shared weights file "
+              f"{weights['bytes'] / 1e6:.0f} MB. Export: {export['seconds']:.0f} s, peak memory "
+              f"{export['anon_peak_gb']:.1f} GiB (anonymous) / {export['peak_gb']:.1f} GiB (RSS).",
+              "", "| bucket | shared library MB | object files MB |", "|---|---:|---:|"]
     for r in (r for r in rows if r["measure"] == "bucket_size"):
-        lines.append(f"| {r['graph']} {r['batch']}x{r['sequence']} | {r['library_bytes'] / 1e6:.1f} | "
-                     f"{r['object_bytes'] / 1e6:.1f} |")
+        sizes = "x".join(str(n) for n in r["sizes"].values())
+        lines.append(f"| {r['graph']} {sizes} | {r['library_bytes'] / 1e6:.1f} | {r['object_bytes'] / 1e6:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -66,7 +79,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     manifest = json.loads((args.artifact / "manifest.json").read_text())
     shapes = parse_shapes(args.shapes) if args.shapes else default_shapes(manifest["formats"]["xla_aot"])
     rows = our_rows(args.artifact, ["xla_aot"], shapes) + our_rows(args.compare or args.artifact, ["onnxruntime"], shapes)
-    rows += size_rows(args.artifact, manifest)
+    rows += size_rows(manifest)
     common = {**stamp(), "preset": manifest["preset"], "weights": manifest["weights"]["origin"]}
     rows = [{**common, **row} for row in rows]
     write_rows(rows, "xla_aot", args.results)

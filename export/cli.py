@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--buckets",
         default="",
-        help="xla_aot static shapes, BATCHxSEQUENCE,... (default 1x64,1x128,1x256,1x512,8x64,8x128,8x256,8x512)",
+        help="xla_aot static shapes, BATCHxSEQUENCE,... (default batch 1, 2, 4 x sequence 64, 128, 256, 512)",
     )
     parser.add_argument(
         "--cache-lengths",

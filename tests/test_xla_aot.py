@@ -82,11 +82,25 @@ def test_runtime_matches_onnx_at_shapes_between_buckets(aot_artifact):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_inputs_beyond_the_largest_bucket_are_refused(aot_artifact):
+def test_sequences_beyond_the_largest_bucket_are_refused(aot_artifact):
     model = runtime.load(aot_artifact, backend="xla_aot")
-    ids = np.ones((5, 8), np.int32)
-    with pytest.raises(InputError, match=r"batch 5 x sequence 8 fits no compiled bucket \(batch x sequence: 1x16, 4x40\)"):
+    ids = np.ones((2, 41), np.int32)
+    with pytest.raises(InputError, match=r"batch 2 x sequence 41 fits no compiled bucket \(batch x sequence: 1x16, 4x40\)"):
         model.run({"token_ids": ids, "padding_mask": ids})
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batches_run_as_chunks_of_rows(aot_artifact, threads):
+    """Larger than every bucket (9 rows, buckets of 1 and 4), and split across threads:
+    the same outputs as onnxruntime."""
+    rng = np.random.default_rng(1)
+    ids = rng.integers(4, 120, (9, 12)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[3, 5:] = 0
+    inputs = {"token_ids": ids, "padding_mask": mask}
+    got = runtime.load(aot_artifact, backend="xla_aot", threads=threads).run(inputs)["sequence_output"]
+    want = runtime.load(aot_artifact, backend="onnxruntime").run(inputs)["sequence_output"]
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_a_cpu_without_the_target_simd_is_refused(aot_artifact, monkeypatch):

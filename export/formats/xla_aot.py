@@ -19,6 +19,7 @@ and classifier, and T5's encoder, cross-attention cache and decoding step qualif
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import shutil
@@ -34,7 +35,9 @@ if TYPE_CHECKING:  # the CLI parses BUCKETS before TensorFlow is imported
     from export.tracing import GraphSet, TracedGraph
 
 NAME = "xla_aot"
-DEFAULT_BUCKETS = tuple((batch, sequence) for batch in (1, 8) for sequence in (64, 128, 256, 512))
+# Batch 1, 2 and 4: the runtime runs larger batches, and batches on several threads, as
+# chunks of rows side by side (runtime/backends/xla_aot.py).
+DEFAULT_BUCKETS = tuple((batch, sequence) for batch in (1, 2, 4) for sequence in (64, 128, 256, 512))
 # Self-attention cache lengths a decoding step is compiled for (the most new tokens
 # one generation can ask for is the largest).
 DEFAULT_CACHE_LENGTHS = (32, 128)
@@ -110,6 +113,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
     runtime = build.runtime_library(cpu)
     limits = graphs.loaded.family.sequence_limits(graphs.loaded.backbone.get_config())
     static = graphs.loaded.family.static_dims(model_config(graphs.loaded))
+    export_calls = graphs.loaded.family.export_calls or contextlib.nullcontext
     weights = WeightsFile()
     section = {
         "method": DTYPES[NAME][dtype],
@@ -122,7 +126,13 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
         jobs, entries = [], {}
         for traced in graphs.at_dtype(dtype):
             axes = padded_axes(traced.spec, static)
-            frozen = xla_graph.freeze(traced, weights.name_for, Path(scratch) / f"{traced.name}.pb")
+            # Traced under the family's inference formulation, as the ONNX graphs are (DeBERTa's
+            # attention without per-row copies of the position table: 3x at batch 8).
+            with export_calls():
+                frozen = xla_graph.freeze(traced, weights.name_for, Path(scratch) / f"{traced.name}.pb")
+            frozen, folded = xla_graph.fold_weight_only(frozen, weights.values(f.name for f in frozen.feeds), weights.largest())
+            for name, value in folded.items():
+                weights.add_array(name, value)
             entries[traced.name] = []
             for sizes in bucket_sizes(axes, buckets or DEFAULT_BUCKETS, cache_lengths or DEFAULT_CACHE_LENGTHS, limits, traced.name):
                 stem = f"{traced.name}_" + "_".join(f"{_short(axis)}{size}" for axis, size in sizes.items())

@@ -76,7 +76,9 @@ int xla_aot_bind_weights(void* handle, const char* directory) {
   return 0;
 }
 
-// Runs the function's matrix products on `threads` threads (1: the caller's only).
+// Runs the function's matrix products on `threads` threads (1: the caller's only): the
+// caller computes one block of each product and a pool of threads - 1 the others
+// (export/xla_aot/dot_f32.cc).
 int xla_aot_set_threads(void* handle, int threads) {
   auto* h = static_cast<Handle*>(handle);
   if (threads < 1) return 1;
@@ -84,8 +86,8 @@ int xla_aot_set_threads(void* handle, int threads) {
   h->device.reset();
   h->pool.reset();
   if (threads > 1) {
-    h->pool = std::make_unique<Eigen::ThreadPool>(threads);
-    h->device = std::make_unique<Eigen::ThreadPoolDevice>(h->pool.get(), threads);
+    h->pool = std::make_unique<Eigen::ThreadPool>(threads - 1);
+    h->device = std::make_unique<Eigen::ThreadPoolDevice>(h->pool.get(), threads - 1);
     h->function.set_thread_pool(h->device.get());
   }
   return 0;

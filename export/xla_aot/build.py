@@ -27,8 +27,13 @@ from pathlib import Path
 
 from export.errors import ConversionError
 
-# Runtime sources a transformer never calls: convolutions and non-float32/int dots.
-SKIPPED_SOURCES = ("convolution_lib_", "dot_lib_c64", "dot_lib_c128", "dot_lib_f64")
+# Runtime sources a transformer never calls (convolutions, complex and f64 dots), and the
+# float32 dot, replaced by DOT_SOURCE.
+SKIPPED_SOURCES = ("convolution_lib_", "dot_lib_c64", "dot_lib_c128", "dot_lib_f64", "dot_lib_f32")
+# float32 products split between the caller and the pool (see the file).
+DOT_SOURCE = Path(__file__).with_name("dot_f32.cc")
+# Part of the cached runtime's name: bumped when what goes into the library changes.
+RUNTIME_VERSION = 2
 # gcc predefined macro -> /proc/cpuinfo flag, for the SIMD the target CPU implies.
 SIMD_MACROS = {
     "__SSE4_2__": "sse4_2", "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma",
@@ -81,7 +86,7 @@ def runtime_library(cpu: str, log=print) -> Path:
     """libxla_aot_runtime.a for `cpu`, built on first use and cached."""
     from importlib import metadata
 
-    target = cache_dir() / f"tf{metadata.version('tensorflow')}-{cpu}" / "libxla_aot_runtime.a"
+    target = cache_dir() / f"tf{metadata.version('tensorflow')}-{cpu}-v{RUNTIME_VERSION}" / "libxla_aot_runtime.a"
     if target.exists():
         return target
     sources_root = tensorflow_dir() / "xla_aot_runtime_src"
@@ -90,6 +95,7 @@ def runtime_library(cpu: str, log=print) -> Path:
     )
     if not sources:
         raise ConversionError(f"No XLA AOT runtime sources under {sources_root}; this TensorFlow wheel lacks them.")
+    sources.append(DOT_SOURCE)
     log(f"building the XLA AOT runtime for {cpu} from {len(sources)} sources (once per machine) ...")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:

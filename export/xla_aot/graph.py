@@ -75,3 +75,91 @@ def config(graph: FrozenGraph, sizes: dict[str, int]) -> str:
 def _tensor_id(proto, tensor: str) -> None:
     node, index = tensor.rsplit(":", 1)
     proto.node_name, proto.output_index = node, int(index)
+
+
+def fold_weight_only(graph: FrozenGraph, values: dict[str, Any], limit: int) -> tuple[FrozenGraph, dict[str, Any]]:
+    """Precompute what depends on weights alone (DeBERTa's position-table projections, weight
+    transposes): with weights as arguments XLA cannot fold them and would recompute them on
+    every call. Returns the graph reading each such tensor from a new feed, and the feeds'
+    values by name; tensors larger than `limit` bytes are left to be computed.
+
+        weight ─► op ─► op ─┐                     folded_<i> (feed) ─┐
+                            ├─► matmul   becomes                    ├─► matmul
+        token_ids ─► ... ───┘                     token_ids ─► ... ──┘
+    """
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef.FromString(graph.path.read_bytes())
+    nodes = {node.name: node for node in graph_def.node}
+    feeds_by_node = {feed.tensor.split(":")[0]: feed for feed in graph.feeds}
+    inputs = {node for node, feed in feeds_by_node.items() if feed.name not in values}
+    dependent = _reachable(graph_def, inputs)
+    weighted = _reachable(graph_def, set(feeds_by_node) - inputs)
+    frontier = []  # (tensor, consumer node) where a weight-only value enters the computation
+    for node in graph_def.node:
+        if node.name not in dependent:
+            continue
+        for source in node.input:
+            name = source.lstrip("^").split(":")[0]
+            if not source.startswith("^") and name in weighted and name not in dependent and name not in feeds_by_node:
+                frontier.append(_tensor_name(source))
+    frontier = sorted(set(frontier))
+    if not frontier:
+        return graph, {}
+    computed = _evaluate(graph_def, frontier, {f.tensor: values[f.name] for f in graph.feeds if f.name in values})
+    # Float values only: integer ones are shapes and permutations XLA needs as constants.
+    folded = {t: v for t, v in computed.items() if v.dtype.kind == "f" and v.nbytes <= limit}
+    replacements, new_values = {}, {}
+    for index, (tensor, value) in enumerate(sorted(folded.items())):
+        name = f"{graph.path.stem}_folded_{index}"
+        placeholder = graph_def.node.add(name=name, op="Placeholder")
+        placeholder.attr["dtype"].type = tf.as_dtype(value.dtype).as_datatype_enum
+        placeholder.attr["shape"].shape.CopyFrom(tf.TensorShape(value.shape).as_proto())
+        replacements[tensor] = f"{name}:0"
+        new_values[name] = value
+    for node in graph_def.node:
+        if node.name in dependent:
+            kept = [s for s in node.input if not (s.startswith("^") and s[1:] not in dependent)]
+            del node.input[:]
+            node.input.extend(replacements.get(_tensor_name(s), s) if not s.startswith("^") else s for s in kept)
+    fetch_nodes = {t.split(":")[0] for t, _ in graph.fetches}
+    live = _reachable(graph_def, fetch_nodes, backwards=True)
+    pruned = tf.compat.v1.GraphDef(versions=graph_def.versions, library=graph_def.library)
+    pruned.node.extend(n for n in graph_def.node if n.name in live)
+    graph.path.write_bytes(pruned.SerializeToString())
+    feeds = [f for f in graph.feeds if f.tensor.split(":")[0] in live]
+    feeds += [Feed(f"{name}:0", name, tf.as_dtype(v.dtype), list(v.shape)) for name, v in new_values.items()]
+    return FrozenGraph(graph.path, feeds, graph.fetches), new_values
+
+
+def _tensor_name(source: str) -> str:
+    return source if ":" in source else f"{source}:0"
+
+
+def _reachable(graph_def, start: set[str], backwards: bool = False) -> set[str]:
+    """Nodes reachable from `start` along data and control edges (towards inputs if `backwards`)."""
+    edges: dict[str, list[str]] = {}
+    for node in graph_def.node:
+        for source in node.input:
+            name = source.lstrip("^").split(":")[0]
+            if backwards:
+                edges.setdefault(node.name, []).append(name)
+            else:
+                edges.setdefault(name, []).append(node.name)
+    seen, stack = set(start), list(start)
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _evaluate(graph_def, tensors: list[str], feeds: dict[str, Any]) -> dict[str, Any]:
+    import tensorflow as tf
+
+    with tf.Graph().as_default() as g:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=g) as session:
+            results = session.run([g.get_tensor_by_name(t) for t in tensors], {g.get_tensor_by_name(t): v for t, v in feeds.items()})
+    return dict(zip(tensors, results))

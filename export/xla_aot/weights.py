@@ -26,7 +26,7 @@ class WeightsFile:
 
     def __init__(self) -> None:
         self._names: dict[int, str] = {}  # id(variable) -> argument name
-        self._variables: dict[str, Any] = {}
+        self._variables: dict[str, Any] = {}  # argument name -> variable, or array (folded values)
 
     def name_for(self, variable: Any) -> str:
         """The argument name of `variable`, the same in every graph of the artifact."""
@@ -39,12 +39,26 @@ class WeightsFile:
             self._variables[name] = variable
         return self._names[id(variable)]
 
+    def add_array(self, name: str, array: np.ndarray) -> None:
+        """A value computed at export (export/xla_aot/graph.py fold_weight_only), stored like a weight."""
+        if name in self._variables:
+            raise ValueError(f"weight argument {name!r} is stored twice")
+        self._variables[name] = array
+
+    def values(self, names) -> dict[str, np.ndarray]:
+        """The arrays of the weights named (copies of the variables' values)."""
+        return {name: _array(self._variables[name]) for name in names if name in self._variables}
+
+    def largest(self) -> int:
+        """Bytes of the largest weight stored."""
+        return max((int(np.prod(v.shape)) * np.dtype(_dtype(v)).itemsize for v in self._variables.values()), default=0)
+
     def write(self, directory: Path) -> dict[str, Any]:
         """Write both files into `directory`; returns their manifest record."""
         lines, offset = [HEADER], 0
         with open(directory / BIN, "wb") as out:
             for name, variable in self._variables.items():
-                array = np.ascontiguousarray(np.asarray(variable.numpy()))
+                array = np.ascontiguousarray(_array(variable))
                 aligned = _align(offset, PAGE if array.nbytes >= PAGE else ALIGN)
                 out.write(b"\0" * (aligned - offset))
                 array.tofile(out)
@@ -52,6 +66,14 @@ class WeightsFile:
                 offset = aligned + array.nbytes
         (directory / INDEX).write_text("\n".join(lines) + "\n")
         return {"file": f"xla_aot/{BIN}", "index": f"xla_aot/{INDEX}", "count": len(self._variables), "bytes": offset}
+
+
+def _array(item: Any) -> np.ndarray:
+    return item if isinstance(item, np.ndarray) else np.asarray(item.numpy())
+
+
+def _dtype(item: Any) -> str:
+    return str(item.dtype) if isinstance(item, np.ndarray) else item.dtype
 
 
 def _align(offset: int, alignment: int) -> int:

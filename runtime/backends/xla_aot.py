@@ -6,13 +6,15 @@ export/xla_aot/abi.cc and maps the artifact's one weights file at load
 call runs on the smallest bucket (by volume) at least as large on each padded
 axis (batch, the masked length, the cache length); inputs are padded with 0 at
 the end of those axes (the pad token, "padding" in a mask, empty cache
-positions) and outputs cut back to the call's sizes.
+positions) and outputs cut back to the call's sizes. Batches larger than every
+bucket, and batches on several threads, run as chunks of rows (`GraphBuckets.run`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,10 @@ _SIGNATURES = {
 
 
 class BucketLibrary:
-    """One bucket's shared library and a function instance (its buffers) in it."""
+    """One bucket's shared library, and instances of its function (each owns its scratch
+    buffers, so calls in parallel threads take one instance each)."""
 
-    def __init__(self, path: Path, threads: int, weights: Path) -> None:
+    def __init__(self, path: Path, weights: Path) -> None:
         try:
             self.lib = ctypes.CDLL(str(path))
         except OSError as error:
@@ -50,28 +53,35 @@ class BucketLibrary:
         for name, (args, result) in _SIGNATURES.items():
             function = getattr(self.lib, name)
             function.argtypes, function.restype = args, result
-        self.handle = self.lib.xla_aot_create()
-        if not self.handle:
-            raise MemoryError(f"{path.name}: no memory for the function's buffers.")
-        if self.lib.xla_aot_bind_weights(self.handle, str(weights).encode()) != 0:
-            raise ArtifactError(f"{path.name}: {self.lib.xla_aot_error(self.handle).decode()}")
-        self.lib.xla_aot_set_threads(self.handle, threads)
-        count, results = self.lib.xla_aot_num_args(self.handle), self.lib.xla_aot_num_results(self.handle)
+        self.name, self.weights = path.name, weights
+        self._free: dict[int, list[int]] = {}  # threads -> idle instance handles
+        self._lock = threading.Lock()
+        probe = self._create(1)
+        lib = self.lib
+        count, results = lib.xla_aot_num_args(probe), lib.xla_aot_num_results(probe)
+        self.bound = [bool(lib.xla_aot_arg_bound(probe, i)) for i in range(count)]
         self.args = [
-            self._describe(self.lib.xla_aot_arg_name, self.lib.xla_aot_arg_bytes, i)
+            (lib.xla_aot_arg_name(probe, i).decode(), lib.xla_aot_arg_bytes(probe, i))
             for i in range(count)
-            if not self.lib.xla_aot_arg_bound(self.handle, i)
+            if not self.bound[i]
         ]
-        self.bound = [bool(self.lib.xla_aot_arg_bound(self.handle, i)) for i in range(count)]
         self.results = [
-            self._describe(self.lib.xla_aot_result_name, self.lib.xla_aot_result_bytes, i) for i in range(results)
+            (lib.xla_aot_result_name(probe, i).decode(), lib.xla_aot_result_bytes(probe, i)) for i in range(results)
         ]
-        self._lock = threading.Lock()  # one set of buffers per instance
+        self._free[1] = [probe]
 
-    def _describe(self, name_of, bytes_of, index: int) -> tuple[str, int]:
-        return name_of(self.handle, index).decode(), bytes_of(self.handle, index)
+    def _create(self, threads: int) -> int:
+        handle = self.lib.xla_aot_create()
+        if not handle:
+            raise MemoryError(f"{self.name}: no memory for the function's buffers.")
+        if self.lib.xla_aot_bind_weights(handle, str(self.weights).encode()) != 0:
+            error = self.lib.xla_aot_error(handle).decode()
+            self.lib.xla_aot_destroy(handle)
+            raise ArtifactError(f"{self.name}: {error}")
+        self.lib.xla_aot_set_threads(handle, threads)
+        return handle
 
-    def run(self, inputs: dict[str, np.ndarray], output_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    def run(self, inputs: dict[str, np.ndarray], output_shapes: dict[str, tuple[int, ...]], threads: int) -> dict[str, np.ndarray]:
         arrays = []
         for name, size in self.args:
             if name not in inputs:
@@ -88,14 +98,23 @@ class BucketLibrary:
         args = (ctypes.c_void_p * len(self.bound))(*[None if bound else next(pointers) for bound in self.bound])
         results = (ctypes.c_void_p * len(outputs))(*[outputs[n].ctypes.data for n, _ in self.results])
         with self._lock:
-            if self.lib.xla_aot_run(self.handle, args, results) != 0:
-                raise RuntimeError(f"XLA AOT run failed: {self.lib.xla_aot_error(self.handle).decode()}")
+            idle = self._free.setdefault(threads, [])
+            handle = idle.pop() if idle else None
+        try:
+            handle = handle or self._create(threads)
+            if self.lib.xla_aot_run(handle, args, results) != 0:  # ctypes releases the GIL here
+                raise RuntimeError(f"XLA AOT run failed: {self.lib.xla_aot_error(handle).decode()}")
+        finally:
+            if handle:
+                with self._lock:
+                    self._free[threads].append(handle)
         return outputs
 
     def __del__(self) -> None:
-        if getattr(self, "handle", None):
-            self.lib.xla_aot_destroy(self.handle)
-            self.handle = None
+        for handles in getattr(self, "_free", {}).values():
+            for handle in handles:
+                self.lib.xla_aot_destroy(handle)
+        self._free = {}
 
 
 class GraphBuckets:
@@ -117,7 +136,7 @@ class GraphBuckets:
         buckets = ", ".join("x".join(str(n) for n in b["sizes"].values()) for b in self.buckets)
         raise InputError(
             f"Graph {self.graph!r}: {shown} fits no compiled bucket ({' x '.join(self.axes)}: {buckets}); "
-            "split the batch or export larger BUCKETS."
+            "export larger BUCKETS."
         )
 
     def sizes_of(self, inputs: dict[str, np.ndarray]) -> dict[str, int]:
@@ -130,11 +149,35 @@ class GraphBuckets:
         return {axis: sizes[axis] for axis in self.axes if axis in sizes}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Rows are independent: a batch is cut into chunks of at most the largest bucket's
+        batch, and with several threads into one chunk per thread, run side by side (each
+        on one thread: XLA's own kernels run on one thread, so rows are what parallelizes)."""
         sizes = self.sizes_of(inputs)
+        rows = sizes.get("batch", 1)
+        largest = max(b["sizes"].get("batch", 1) for b in self.buckets)
+        self.bucket_for({**sizes, "batch": min(rows, largest)})  # a length no bucket holds: refused whole
+        chunk = min(largest, -(-rows // self.threads) if rows > 1 else 1)
+        starts = list(range(0, rows, chunk))
+        if len(starts) == 1:
+            return self._run_chunk(inputs, sizes, self.threads)
+        batched = {name for name, dims in self.inputs.items() if dims and dims[0] == "batch"}
+        parts = [
+            ({n: v[start : start + chunk] if n in batched else v for n, v in inputs.items()},
+             {**sizes, "batch": min(chunk, rows - start)})
+            for start in starts
+        ]
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(parts))) as pool:
+            results = list(pool.map(lambda part: self._run_chunk(*part, 1), parts))
+        return {
+            name: np.concatenate([r[name] for r in results]) if dims and dims[0] == "batch" else results[0][name]
+            for name, dims in self.outputs.items()
+        }
+
+    def _run_chunk(self, inputs: dict[str, np.ndarray], sizes: dict[str, int], threads: int) -> dict[str, np.ndarray]:
         bucket = self.bucket_for(sizes)
         padded = {name: _pad(value, self._shape(self.inputs[name], bucket["sizes"])) for name, value in inputs.items()}
         shapes = {name: self._shape(dims, bucket["sizes"]) for name, dims in self.outputs.items()}
-        outputs = self._library(bucket).run(padded, shapes)
+        outputs = self._library(bucket).run(padded, shapes, threads)
         real = {name: self._shape(dims, sizes) for name, dims in self.outputs.items()}
         return {name: value[tuple(slice(n) for n in real[name])] for name, value in outputs.items()}
 
@@ -146,7 +189,7 @@ class GraphBuckets:
         with self._lock:
             if bucket["library"] not in self._loaded:
                 path = resolve(self.directory, bucket["library"])
-                self._loaded[bucket["library"]] = BucketLibrary(path, self.threads, self.weights)
+                self._loaded[bucket["library"]] = BucketLibrary(path, self.weights)
             return self._loaded[bucket["library"]]
 
 
