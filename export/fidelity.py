@@ -20,7 +20,7 @@ from export.errors import GenerationAgreementError
 from export.formats import Runner
 from export.manifest import generation_ids, graph_entries
 from export.validate import Tolerance
-from runtime.generation import CachedDecoder, TokenIds, greedy
+from runtime.generation import CachedDecoder, Engine, TokenIds, greedy
 from runtime.roles import DecodingGraphs
 
 PROMPT_LENGTHS = (23, 17, 11, 6)
@@ -38,18 +38,27 @@ class GenerationReference:
     tokens: np.ndarray
 
 
-def generation_reference(graphs) -> GenerationReference:
-    """Greedy-decode the prompts through the traced Keras graphs (while Keras is loaded)."""
+def keras_engine(graphs) -> Engine:
+    """The runtime's generation engine over the traced float32 Keras graphs."""
     traced = {t.name: t for t in graphs}
-    ids = generation_ids(graphs.loaded)
-    token_ids = TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
-    parts = DecodingGraphs.from_graphs(graph_entries(graphs))  # as the runtime will read them
-    prompts, mask = _prompts(graphs.loaded.backbone.vocabulary_size, token_ids)
 
-    def keras_engine(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in traced[graph](inputs).items()}
 
-    decoder = CachedDecoder(keras_engine, parts, prompts, mask, NEW_TOKENS)
+    return run
+
+
+def decoder_token_ids(loaded) -> TokenIds:
+    ids = generation_ids(loaded)
+    return TokenIds(ids["decoder_start_token_id"], ids["end_token_id"], ids["pad_token_id"])
+
+
+def generation_reference(graphs) -> GenerationReference:
+    """Greedy-decode the prompts through the traced Keras graphs (while Keras is loaded)."""
+    token_ids = decoder_token_ids(graphs.loaded)
+    parts = DecodingGraphs.from_graphs(graph_entries(graphs))  # as the runtime will read them
+    prompts, mask = _prompts(graphs.loaded.backbone.vocabulary_size, token_ids)
+    decoder = CachedDecoder(keras_engine(graphs), parts, prompts, mask, NEW_TOKENS)
     tokens = greedy(decoder, len(prompts), NEW_TOKENS, token_ids)
     return GenerationReference(token_ids, parts, prompts, mask, tokens)
 

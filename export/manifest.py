@@ -64,11 +64,12 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
 def build_manifest(loaded, dtype, graphs, sections, entries: dict[str, Any], started) -> dict[str, Any]:
     """Describe the model and what was converted into staging, while the Keras model is loaded;
     `entries` are the manifest records of the files written beside the formats (`tokenizer`,
-    `reference`, `text_reference`: export/side_files.py). `finish_manifest` adds what
+    `reference`, `text_reference`, `generation_reference`: export/side_files.py). `finish_manifest` adds what
     validation measured. `sections` is kept by reference: validation adds to it."""
     manifest = _describe(loaded, dtype, graphs, sections, entries["tokenizer"])
     manifest["reference"] = entries["reference"]
     manifest["text_reference"] = entries["text_reference"]
+    manifest["generation_reference"] = entries["generation_reference"]
     manifest["generation"] = generation_ids(loaded)
     manifest["export"] = {"started": started.isoformat(timespec="seconds")}
     return manifest

@@ -1,11 +1,12 @@
-"""Files an artifact holds beside its formats: the tokenizer and the Keras reference outputs."""
+"""Files an artifact holds beside its formats: the tokenizer and the Keras reference outputs
+(and, for generation families, Keras's greedy tokens for the sample text)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from export.references import write_references, write_text_reference
+from export.references import write_generation_reference, write_references, write_text_reference
 from export.validate import tolerance
 
 if TYPE_CHECKING:
@@ -15,10 +16,12 @@ TOKENIZER_FILE = "tokenizer/vocabulary.spm"
 
 
 def write_side_files(loaded: "LoadedModel", graphs, references, dtype: str, staging: Path) -> dict[str, Any]:
-    """Write them into `staging`; their manifest records by manifest key."""
+    """Write them into `staging`; their manifest records by manifest key. Runs the traced
+    Keras graphs (reference outputs, greedy decoding): call it before Keras is released."""
     return {
         "reference": write_references(references, staging, tolerance(dtype)),
         "text_reference": write_text_reference(loaded, graphs, staging, tolerance(dtype)),
+        "generation_reference": write_generation_reference(loaded, graphs, staging),
         "tokenizer": write_tokenizer(loaded, staging),
     }
 
