@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,11 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _require_toolchain() -> None:
+    if shutil.which("g++") is None or subprocess.run(["pkg-config", "--exists", "sentencepiece"]).returncode:
+        pytest.fail("The C++ examples need g++ and libsentencepiece-dev: run `make cpp-deps` (make test does).")
+
+
 @pytest.fixture(scope="module")
 def built(aot_artifact, tmp_path_factory):
     """Builds and runs both examples through examples/cpp/Makefile (its `all` target)."""
-    if shutil.which("g++") is None or subprocess.run(["pkg-config", "--exists", "sentencepiece"]).returncode:
-        pytest.fail("The C++ examples need g++ and libsentencepiece-dev: run `make cpp-deps` (make test does).")
+    _require_toolchain()
     build = tmp_path_factory.mktemp("cpp")
     result = subprocess.run(
         ["make", "-s", "-C", str(ROOT / "examples/cpp"), f"AOT_ARTIFACT={aot_artifact}", f"BUILD={build}", f"PY={sys.executable}"],
@@ -58,3 +63,64 @@ def test_examples_exit_nonzero_on_a_mismatch(built, aot_artifact, tmp_path):
     (bad / "reference/text.txt").write_text((bad / "reference/text.txt").read_text().replace("quick", "slow"))
     result = subprocess.run([str(build / "openvino_text"), str(bad)], capture_output=True, text=True)
     assert result.returncode == 1 and "token ids differ" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def t5_built(t5_artifact, tmp_path_factory):
+    """Builds and runs t5_generate_openvino on the tiny T5 (the Makefile's run-t5-openvino)."""
+    _require_toolchain()
+    build = tmp_path_factory.mktemp("cpp_t5")
+    result = subprocess.run(
+        ["make", "-s", "-C", str(ROOT / "examples/cpp"), "run-t5-openvino", f"T5_ARTIFACT={t5_artifact}",
+         f"BUILD={build}", f"PY={sys.executable}"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return build / "t5_generate_openvino", result.stdout
+
+
+def _decoded(artifact, ids: list[int]) -> str:
+    """The Python runtime's text for greedy ids: special ids dropped, sentencepiece decodes."""
+    import sentencepiece as spm
+
+    special = set(json.loads((artifact / "manifest.json").read_text())["generation"].values())
+    return spm.SentencePieceProcessor(model_file=str(artifact / "tokenizer/vocabulary.spm")).decode([i for i in ids if i not in special])
+
+
+def test_t5_generation_in_cpp_matches_keras(t5_built, t5_artifact):
+    _, output = t5_built
+    reference = json.loads((t5_artifact / "manifest.json").read_text())["generation_reference"]
+    want = reference["generated_ids"]
+    assert len(want) > 1  # a real sequence: the tiny T5's weights are redrawn to vary
+    assert "generated ids: " + " ".join(map(str, want)) + "\n" in output, output
+    assert f"generated text: {_decoded(t5_artifact, want)}\n" in output, output
+    assert output.rstrip().endswith(": OK"), output
+
+
+def test_t5_generation_in_cpp_equals_the_python_runtime_on_any_text(t5_built, t5_artifact):
+    from runtime import load
+
+    program, _ = t5_built
+    text = "the lazy dog jumps over 7 foxes"
+    result = subprocess.run([str(program), str(t5_artifact), text, "6"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = load(t5_artifact, backend="onnxruntime").generate([text], max_new_tokens=6)[0]
+    assert f"generated text: {expected}\n" in result.stdout, result.stdout
+
+
+def test_t5_generation_in_cpp_exits_1_on_a_different_token(t5_built, t5_artifact, tmp_path):
+    program, _ = t5_built
+    copy = tmp_path / "artifact"
+    for part in ("onnx", "tokenizer", "reference"):
+        shutil.copytree(t5_artifact / part, copy / part)
+    path = copy / "reference/generation.txt"
+    lines = path.read_text().splitlines()
+    index = lines.index(next(line for line in lines if line.startswith("output generated "))) + 1
+    ids = lines[index].split()
+    ids[-1] = str((int(ids[-1]) + 1) % 100)
+    lines[index] = " ".join(ids)
+    path.write_text("\n".join(lines) + "\n")
+    result = subprocess.run([str(program), str(copy)], capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "token ids differ" in result.stdout and "Keras's: " + " ".join(ids) in result.stdout

@@ -1,5 +1,6 @@
 // Reads the plain-text reference files an export writes (reference/<graph>.txt,
-// reference/text.txt; layout in export/references.py) and compares outputs.
+// reference/text.txt, reference/generation.txt; layout in export/references.py) and
+// compares outputs.
 #pragma once
 
 #include <cmath>
@@ -25,11 +26,26 @@ struct Array {
 };
 
 struct Reference {
-  std::string text;                     // the sample text (text.txt only)
-  int start_id = -1, end_id = -1;       // framing around the pieces (text.txt only)
+  std::string text;                     // the sample text (text.txt, generation.txt)
+  int start_id = -1, end_id = -1;       // framing around the pieces (text.txt, generation.txt)
   std::string graph, ids_input, mask_input;  // the graph and its two inputs (text.txt only)
   double max_abs = -1, min_cosine = -1; // the artifact dtype's bounds (-1: not set)
   std::map<std::string, Array> inputs, outputs;
+  // generation.txt only: decoder start, end and pad ids, tokens to generate, the graph or
+  // tensor name of each part of cached decoding (runtime.roles.DecodingGraphs's fields),
+  // the self cache's axes (`batch`, the cache axis by name, static sizes), the cache axis
+  // and its length in the reference run.
+  int decoder_start_id = -1, decoder_end_id = -1, decoder_pad_id = -1, max_new_tokens = 0;
+  std::map<std::string, std::string> parts;
+  std::vector<std::string> cache_shape;
+  std::string cache_axis;
+  int64_t cache_length = 0;
+
+  const std::string& part(const std::string& key) const {
+    auto found = parts.find(key);
+    if (found == parts.end()) throw std::runtime_error("the reference names no part " + key);
+    return found->second;
+  }
 };
 
 inline Reference read_reference(const std::string& path) {
@@ -47,6 +63,16 @@ inline Reference read_reference(const std::string& path) {
       words >> ref.graph >> ref.ids_input >> ref.mask_input;
     } else if (kind == "framing") {
       words >> ref.start_id >> ref.end_id;
+    } else if (kind == "decoding") {
+      words >> ref.decoder_start_id >> ref.decoder_end_id >> ref.decoder_pad_id >> ref.max_new_tokens;
+    } else if (kind == "part") {
+      std::string key, name;
+      words >> key >> name;
+      ref.parts[key] = name;
+    } else if (kind == "cache_shape") {
+      for (std::string dim; words >> dim;) ref.cache_shape.push_back(dim);
+    } else if (kind == "cache_axis") {
+      words >> ref.cache_axis >> ref.cache_length;
     } else if (kind == "tolerance") {
       std::string what;
       double value;
