@@ -18,15 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS, stamp, write_rows  # noqa: E402
-from benchmarks.run import our_rows, parse_shapes  # noqa: E402
+from benchmarks.run import our_rows, parse_shapes, reference_outputs  # noqa: E402
 
 
 def default_shapes(section: dict) -> list[tuple[int, int]]:
-    """Each bucket of the first graph exactly, and with three quarters of its length (padded)."""
+    """Each bucket of the first graph exactly, with three quarters of its length (padded), and
+    twice the largest batch at each length (run as chunks of rows)."""
     entry = next(iter(section["graphs"].values()))
     length = next(a for a, how in entry["axes"].items() if how != "batch")
     shapes = [(b["sizes"]["batch"], b["sizes"][length]) for b in entry["buckets"]]
-    return shapes + [(batch, sequence * 3 // 4) for batch, sequence in shapes]
+    largest = max(batch for batch, _ in shapes)
+    chunked = sorted({(2 * largest, sequence) for _, sequence in shapes})
+    return shapes + [(batch, sequence * 3 // 4) for batch, sequence in shapes] + chunked
 
 
 def size_rows(manifest: dict) -> list[dict]:
@@ -51,12 +54,25 @@ def summary(rows: list[dict], preset: str) -> str:
     lines = [f"# {preset}: XLA AOT vs onnxruntime", "",
              f"Machine: {first['machine']['cpu']}, {first['threads']} threads (both backends). p50 ms; "
              "ratio = XLA AOT / onnxruntime, same run. A shape smaller than its bucket runs padded.", "",
-             "| shape | XLA AOT | onnxruntime | ratio |", "|---|---:|---:|---:|"]
-    timed = {(r["backend"], r["batch"], r["sequence"]): r["p50_ms"] for r in rows if r["measure"] == "encoder"}
+             "Fidelity: max abs difference from the same inputs on our float32 onnxruntime artifact "
+             "(itself within 1e-4 of Keras).", "",
+             "| shape | XLA AOT | onnxruntime | ratio | XLA AOT max abs diff |", "|---|---:|---:|---:|---:|"]
+    timed = {(r["backend"], r["batch"], r["sequence"]): r for r in rows if r["measure"] == "encoder"}
     for batch, sequence in sorted({(b, s) for _, b, s in timed}):
         aot, ort = timed.get(("xla_aot", batch, sequence)), timed.get(("onnxruntime", batch, sequence))
         if aot and ort:
-            lines.append(f"| {batch}x{sequence} | {aot:.1f} | {ort:.1f} | {aot / ort:.2f} |")
+            lines.append(f"| {batch}x{sequence} | {aot['p50_ms']:.1f} | {ort['p50_ms']:.1f} | "
+                         f"{aot['p50_ms'] / ort['p50_ms']:.2f} | {aot.get('max_abs_diff', float('nan')):.1e} |")
+    for measure in ("greedy_generate", "decoder_step"):
+        for aot in (r for r in rows if r["measure"] == measure and r["backend"] == "xla_aot"):
+            key = {k: aot.get(k) for k in ("batch", "sequence", "new_tokens", "cache_length", "position")}
+            ort = next((r for r in rows if r["measure"] == measure and r["backend"] == "onnxruntime"
+                        and all(r.get(k) == v for k, v in key.items())), None)
+            if ort:
+                shown = ", ".join(f"{k} {v}" for k, v in key.items() if v is not None)
+                agreement = aot.get("token_agreement", aot.get("max_abs_diff"))
+                lines.append(f"| {measure} ({shown}) | {aot['p50_ms']:.1f} | {ort['p50_ms']:.1f} | "
+                             f"{aot['p50_ms'] / ort['p50_ms']:.2f} | {agreement} |")
     weights = next(r for r in rows if r["measure"] == "weights_size")
     export = next(r for r in rows if r["measure"] == "export")
     lines += ["", f"Artifact (xla_aot/): {weights['artifact_bytes'] / 1e6:.0f} MB, of which the shared weights file "
@@ -78,7 +94,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     manifest = json.loads((args.artifact / "manifest.json").read_text())
     shapes = parse_shapes(args.shapes) if args.shapes else default_shapes(manifest["formats"]["xla_aot"])
-    rows = our_rows(args.artifact, ["xla_aot"], shapes) + our_rows(args.compare or args.artifact, ["onnxruntime"], shapes)
+    compare = args.compare or args.artifact
+    reference = reference_outputs(compare, shapes)  # fidelity of both rows against our float32 onnxruntime
+    rows = our_rows(args.artifact, ["xla_aot"], shapes, reference) + our_rows(compare, ["onnxruntime"], shapes, reference)
     rows += size_rows(manifest)
     common = {**stamp(), "preset": manifest["preset"], "weights": manifest["weights"]["origin"]}
     rows = [{**common, **row} for row in rows]

@@ -141,7 +141,9 @@ class FamilySpec:
     # layer calls replaced by an equivalent inference formulation that converts to
     # fewer, larger ops (e.g. export/families/deberta_v3_attention.py). Validation
     # compares the result with the unpatched Keras model.
-    export_calls: Callable[[], ContextManager[None]] | None = None
+    # A context tracing the model's layers in an inference form converters map well;
+    # `xla=True` asks for the variant XLA compiles well (static-shape AOT code).
+    export_calls: Callable[..., ContextManager[None]] | None = None
 
     def all_graphs(self) -> tuple[GraphSpec, ...]:
         """The backbone's graphs and every task's."""

@@ -87,11 +87,11 @@ TASKS = (
 )
 
 
-def _export_calls():
+def _export_calls(xla: bool = False):
     """keras_hub's attention traced in a converter-friendly form (imports Keras, so on demand)."""
     from export.families.deberta_v3_attention import export_attention
 
-    return export_attention()
+    return export_attention(flat_gathers=xla)
 
 
 def static_dims(config: Mapping[str, Any]) -> dict[str, int]:

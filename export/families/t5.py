@@ -144,8 +144,9 @@ _GENERATION_GRAPHS = (
     ),
 )
 
-def _export_calls():
-    """The decoding step traced in a converter-friendly form (imports Keras, so on demand)."""
+def _export_calls(xla: bool = False):
+    """The decoding step traced in a converter-friendly form (imports Keras, so on demand);
+    the same form suits XLA."""
     from export.families.t5_decoder_step import export_decoder_step
 
     return export_decoder_step()

@@ -113,7 +113,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
     runtime = build.runtime_library(cpu)
     limits = graphs.loaded.family.sequence_limits(graphs.loaded.backbone.get_config())
     static = graphs.loaded.family.static_dims(model_config(graphs.loaded))
-    export_calls = graphs.loaded.family.export_calls or contextlib.nullcontext
+    export_calls = graphs.loaded.family.export_calls or (lambda xla: contextlib.nullcontext())
     weights = WeightsFile()
     section = {
         "method": DTYPES[NAME][dtype],
@@ -128,7 +128,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
             axes = padded_axes(traced.spec, static)
             # Traced under the family's inference formulation, as the ONNX graphs are (DeBERTa's
             # attention without per-row copies of the position table: 3x at batch 8).
-            with export_calls():
+            with export_calls(xla=True):
                 frozen = xla_graph.freeze(traced, weights.name_for, Path(scratch) / f"{traced.name}.pb")
             frozen, folded = xla_graph.fold_weight_only(frozen, weights.values(f.name for f in frozen.feeds), weights.largest())
             for name, value in folded.items():
