@@ -65,19 +65,29 @@ def test_examples_exit_nonzero_on_a_mismatch(built, aot_artifact, tmp_path):
     assert result.returncode == 1 and "token ids differ" in result.stdout
 
 
-@pytest.fixture(scope="module")
-def t5_built(t5_artifact, tmp_path_factory):
-    """Builds and runs t5_generate_openvino on the tiny T5 (the Makefile's run-t5-openvino)."""
+def _make(target: str, program: str, build: Path, **variables: Path) -> tuple[Path, str]:
+    """Builds and runs `program` through examples/cpp/Makefile's `target`; (program, its output)."""
     _require_toolchain()
-    build = tmp_path_factory.mktemp("cpp_t5")
     result = subprocess.run(
-        ["make", "-s", "-C", str(ROOT / "examples/cpp"), "run-t5-openvino", f"T5_ARTIFACT={t5_artifact}",
+        ["make", "-s", "-C", str(ROOT / "examples/cpp"), target, *(f"{k}={v}" for k, v in variables.items()),
          f"BUILD={build}", f"PY={sys.executable}"],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return build / "t5_generate_openvino", result.stdout
+    return build / program, result.stdout
+
+
+@pytest.fixture(scope="module")
+def t5_built(t5_artifact, tmp_path_factory):
+    """t5_generate_openvino on the tiny T5 (the Makefile's run-t5-openvino)."""
+    return _make("run-t5-openvino", "t5_generate_openvino", tmp_path_factory.mktemp("cpp_t5"), T5_ARTIFACT=t5_artifact)
+
+
+@pytest.fixture(scope="module")
+def t5_aot_built(t5_aot_artifact, tmp_path_factory):
+    """t5_generate_aot on the tiny T5's XLA AOT buckets (the Makefile's run-t5-aot)."""
+    return _make("run-t5-aot", "t5_generate_aot", tmp_path_factory.mktemp("cpp_t5_aot"), T5_AOT_ARTIFACT=t5_aot_artifact)
 
 
 def _decoded(artifact, ids: list[int]) -> str:
@@ -88,24 +98,28 @@ def _decoded(artifact, ids: list[int]) -> str:
     return spm.SentencePieceProcessor(model_file=str(artifact / "tokenizer/vocabulary.spm")).decode([i for i in ids if i not in special])
 
 
-def test_t5_generation_in_cpp_matches_keras(t5_built, t5_artifact):
-    _, output = t5_built
-    reference = json.loads((t5_artifact / "manifest.json").read_text())["generation_reference"]
+@pytest.mark.parametrize("engine", ["openvino", "aot"])
+def test_t5_generation_in_cpp_matches_keras(engine, request):
+    artifact = request.getfixturevalue({"openvino": "t5_artifact", "aot": "t5_aot_artifact"}[engine])
+    _, output = request.getfixturevalue({"openvino": "t5_built", "aot": "t5_aot_built"}[engine])
+    reference = json.loads((artifact / "manifest.json").read_text())["generation_reference"]
     want = reference["generated_ids"]
     assert len(want) > 1  # a real sequence: the tiny T5's weights are redrawn to vary
     assert "generated ids: " + " ".join(map(str, want)) + "\n" in output, output
-    assert f"generated text: {_decoded(t5_artifact, want)}\n" in output, output
+    assert f"generated text: {_decoded(artifact, want)}\n" in output, output
     assert output.rstrip().endswith(": OK"), output
 
 
-def test_t5_generation_in_cpp_equals_the_python_runtime_on_any_text(t5_built, t5_artifact):
+@pytest.mark.parametrize("engine", ["openvino", "aot"])
+def test_t5_generation_in_cpp_equals_the_python_runtime_on_any_text(engine, request):
     from runtime import load
 
-    program, _ = t5_built
-    text = "the lazy dog jumps over 7 foxes"
-    result = subprocess.run([str(program), str(t5_artifact), text, "6"], capture_output=True, text=True)
+    artifact = request.getfixturevalue({"openvino": "t5_artifact", "aot": "t5_aot_artifact"}[engine])
+    program, _ = request.getfixturevalue({"openvino": "t5_built", "aot": "t5_aot_built"}[engine])
+    text = "the lazy dog jumps over 7 foxes"  # shorter than the reference prompt: fits its AOT bucket
+    result = subprocess.run([str(program), str(artifact), text, "6"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    expected = load(t5_artifact, backend="onnxruntime").generate([text], max_new_tokens=6)[0]
+    expected = load(artifact, backend="onnxruntime").generate([text], max_new_tokens=6)[0]
     assert f"generated text: {expected}\n" in result.stdout, result.stdout
 
 
