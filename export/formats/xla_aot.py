@@ -123,7 +123,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
         "graphs": {},
     }
     with tempfile.TemporaryDirectory(dir=graphs.scratch) as scratch:
-        jobs, entries = [], {}
+        jobs, entries, used = [], {}, set()
         for traced in graphs.at_dtype(dtype):
             axes = padded_axes(traced.spec, static)
             # Traced under the family's inference formulation, as the ONNX graphs are (DeBERTa's
@@ -133,6 +133,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
             frozen, folded = xla_graph.fold_weight_only(frozen, weights.values(f.name for f in frozen.feeds), weights.largest())
             for name, value in folded.items():
                 weights.add_array(name, value)
+            used.update(feed.name for feed in frozen.feeds)
             entries[traced.name] = []
             for sizes in bucket_sizes(axes, buckets or DEFAULT_BUCKETS, cache_lengths or DEFAULT_CACHE_LENGTHS, limits, traced.name):
                 stem = f"{traced.name}_" + "_".join(f"{_short(axis)}{size}" for axis, size in sizes.items())
@@ -150,7 +151,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
                 "outputs": traced.output_shapes,  # which output axes to strip padding from
             }
         build.compile_buckets(jobs)
-    section["weights"] = weights.write(out)
+    section["weights"] = weights.write(out, used)
     shutil.copy(build.WEIGHTS_HEADER, out / build.WEIGHTS_HEADER.name)
     for name, bucket_jobs in entries.items():
         libraries = build.link_buckets([(Path(j["prefix"]), j["cpp_class"]) for _, j in bucket_jobs], cpu, runtime)

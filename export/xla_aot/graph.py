@@ -103,7 +103,9 @@ def fold_weight_only(graph: FrozenGraph, values: dict[str, Any], limit: int) -> 
             name = source.lstrip("^").split(":")[0]
             if not source.startswith("^") and name in weighted and name not in dependent and name not in feeds_by_node:
                 frontier.append(_tensor_name(source))
-    frontier = sorted(set(frontier))
+    weights = set(feeds_by_node) - inputs
+    read_directly = {s.lstrip("^").split(":")[0] for n in graph_def.node if n.name in dependent for s in n.input}
+    frontier = sorted(t for t in set(frontier) if not _copies_a_weight_in_use(t, nodes, weights & read_directly))
     if not frontier:
         return graph, {}
     computed = _evaluate(graph_def, frontier, {f.tensor: values[f.name] for f in graph.feeds if f.name in values})
@@ -130,6 +132,30 @@ def fold_weight_only(graph: FrozenGraph, values: dict[str, Any], limit: int) -> 
     feeds = [f for f in graph.feeds if f.tensor.split(":")[0] in live]
     feeds += [Feed(f"{name}:0", name, tf.as_dtype(v.dtype), list(v.shape)) for name, v in new_values.items()]
     return FrozenGraph(graph.path, feeds, graph.fetches), new_values
+
+
+# Ops that only move or view data: XLA folds them into their consumers (a transposed
+# operand of a product costs nothing), so storing their result only duplicates a weight.
+MOVEMENT = {"Identity", "Reshape", "Transpose", "ExpandDims", "Squeeze", "ConcatV2", "Pack", "Slice", "StridedSlice", "Const"}
+
+
+def _copies_a_weight_in_use(tensor: str, nodes: dict, in_use: set[str]) -> bool:
+    """Whether `tensor` only rearranges weights, one of which the computation also reads
+    as it is: folding it would store that weight twice."""
+    stack, seen, sources = [tensor.split(":")[0]], set(), set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        node = nodes[name]
+        if node.op == "Placeholder":
+            sources.add(name)
+        elif node.op not in MOVEMENT:
+            return False
+        else:
+            stack.extend(s.lstrip("^").split(":")[0] for s in node.input)
+    return bool(sources & in_use)
 
 
 def _tensor_name(source: str) -> str:

@@ -53,11 +53,14 @@ class WeightsFile:
         """Bytes of the largest weight stored."""
         return max((int(np.prod(v.shape)) * np.dtype(_dtype(v)).itemsize for v in self._variables.values()), default=0)
 
-    def write(self, directory: Path) -> dict[str, Any]:
-        """Write both files into `directory`; returns their manifest record."""
+    def write(self, directory: Path, used: set[str]) -> dict[str, Any]:
+        """Write the weights named in `used` (what the compiled graphs take: a weight read only
+        by values folded at export is dropped) into `directory`; returns their manifest record."""
         lines, offset = [HEADER], 0
         with open(directory / BIN, "wb") as out:
             for name, variable in self._variables.items():
+                if name not in used:
+                    continue
                 array = np.ascontiguousarray(_array(variable))
                 aligned = _align(offset, PAGE if array.nbytes >= PAGE else ALIGN)
                 out.write(b"\0" * (aligned - offset))
@@ -65,7 +68,7 @@ class WeightsFile:
                 lines.append(f"{name} {aligned} {array.nbytes}")
                 offset = aligned + array.nbytes
         (directory / INDEX).write_text("\n".join(lines) + "\n")
-        return {"file": f"xla_aot/{BIN}", "index": f"xla_aot/{INDEX}", "count": len(self._variables), "bytes": offset}
+        return {"file": f"xla_aot/{BIN}", "index": f"xla_aot/{INDEX}", "count": len(lines) - 1, "bytes": offset}
 
 
 def _array(item: Any) -> np.ndarray:
