@@ -167,3 +167,30 @@ def test_a_machine_without_a_compiler_is_refused_up_front(tiny_deberta_preset, t
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "g++" else real(name, *a, **k))
     with pytest.raises(UnsupportedRequestError, match="linking the buckets needs g\\+\\+"):
         run_export(tiny_deberta_preset, tmp_path, formats=["xla_aot"])
+
+
+def test_weight_only_values_are_folded_and_copies_of_weights_in_use_are_not(tmp_path):
+    """x @ (w * 2) reads w * 2 from a new feed and no longer takes w; x @ v^T + x @ v keeps
+    v's transpose to XLA, which folds it into the product, rather than store v twice."""
+    import tensorflow as tf
+
+    from export.xla_aot.graph import Feed, FrozenGraph, fold_weight_only
+
+    @tf.function
+    def f(x, w, v):
+        return tf.matmul(x, w * 2.0) + tf.matmul(x, tf.transpose(v)) + tf.matmul(x, v)
+
+    specs = [tf.TensorSpec([1, 3], tf.float32, name=n) for n in ("x",)] + [
+        tf.TensorSpec([3, 3], tf.float32, name=n) for n in ("w", "v")
+    ]
+    concrete = f.get_concrete_function(*specs)
+    path = tmp_path / "g.pb"
+    path.write_bytes(concrete.graph.as_graph_def().SerializeToString())
+    feeds = [Feed(t.name, n, tf.float32, [3, 3] if n != "x" else [1, 3]) for t, n in zip(concrete.inputs, ("x", "w", "v"))]
+    graph = FrozenGraph(path, feeds, [(concrete.outputs[0].name, "y")])
+    values = {"w": np.arange(9, dtype=np.float32).reshape(3, 3), "v": np.ones((3, 3), np.float32)}
+    folded_graph, folded = fold_weight_only(graph, values, limit=1 << 20)
+    assert [f.name for f in folded_graph.feeds] == ["x", "v", "g_folded_0"]
+    np.testing.assert_array_equal(folded["g_folded_0"], values["w"] * 2)
+    nodes = {n.op for n in tf.compat.v1.GraphDef.FromString(path.read_bytes()).node}
+    assert "Mul" not in nodes and "Transpose" in nodes
