@@ -13,8 +13,6 @@
 // runs the graphs is the DecodingEngine `make_engine` returns.
 #pragma once
 
-#include <sentencepiece_processor.h>
-
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -22,6 +20,7 @@
 
 #include "greedy_decoding.h"
 #include "reference.h"
+#include "tokenize.h"
 
 using EngineFactory = std::function<std::unique_ptr<DecodingEngine>(const std::string& dir, const Reference& ref)>;
 
@@ -53,17 +52,14 @@ inline int generate_main(int argc, char** argv, const EngineFactory& make_engine
   }
 
   sentencepiece::SentencePieceProcessor tokenizer;
-  const auto status = tokenizer.Load(dir + "/tokenizer/vocabulary.spm");
-  if (!status.ok()) {
-    std::cerr << "error: " << status.ToString() << "\n";
+  std::vector<int32_t> prompt;
+  try {
+    load_tokenizer(tokenizer, dir);
+    prompt = framed_ids(tokenizer, ref, text);
+  } catch (const std::exception& error) {
+    std::cerr << "error: " << error.what() << "\n";
     return 2;
   }
-  std::vector<int> pieces;
-  tokenizer.Encode(text, &pieces);
-  std::vector<int32_t> prompt;
-  if (ref.start_id >= 0) prompt.push_back(ref.start_id);
-  prompt.insert(prompt.end(), pieces.begin(), pieces.end());
-  if (ref.end_id >= 0) prompt.push_back(ref.end_id);
   const int64_t length = static_cast<int64_t>(prompt.size());
   print_ids("prompt ids", prompt);
 

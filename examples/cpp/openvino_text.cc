@@ -13,6 +13,7 @@
 #include <openvino/openvino.hpp>
 
 #include "reference.h"
+#include "tokenize.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -31,17 +32,14 @@ int main(int argc, char** argv) {
   const std::string text = checking ? ref.text : argv[2];
 
   sentencepiece::SentencePieceProcessor tokenizer;
-  const auto status = tokenizer.Load(dir + "/tokenizer/vocabulary.spm");
-  if (!status.ok()) {
-    std::cerr << "error: " << status.ToString() << "\n";
+  std::vector<int32_t> ids;
+  try {
+    load_tokenizer(tokenizer, dir);
+    ids = framed_ids(tokenizer, ref, text);
+  } catch (const std::exception& error) {
+    std::cerr << "error: " << error.what() << "\n";
     return 2;
   }
-  std::vector<int> pieces;
-  tokenizer.Encode(text, &pieces);
-  std::vector<int32_t> ids;
-  if (ref.start_id >= 0) ids.push_back(ref.start_id);
-  ids.insert(ids.end(), pieces.begin(), pieces.end());
-  if (ref.end_id >= 0) ids.push_back(ref.end_id);
   std::vector<int32_t> mask(ids.size(), 1);
 
   std::cout << "ids:";
