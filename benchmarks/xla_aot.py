@@ -71,6 +71,7 @@ def summary(rows: list[dict], preset: str) -> str:
             if ort:
                 shown = ", ".join(f"{k} {v}" for k, v in key.items() if v is not None)
                 agreement = aot.get("token_agreement", aot.get("max_abs_diff"))
+                agreement = f"tokens {agreement:.0%}" if "token_agreement" in aot else f"{agreement:.1e}"
                 lines.append(f"| {measure} ({shown}) | {aot['p50_ms']:.1f} | {ort['p50_ms']:.1f} | "
                              f"{aot['p50_ms'] / ort['p50_ms']:.2f} | {agreement} |")
     weights = next(r for r in rows if r["measure"] == "weights_size")

@@ -32,7 +32,7 @@ from export.families.base import CACHE_INDEX, PADDING_MASK, STATE, TOKEN_IDS
 from export.formats import DTYPES
 
 if TYPE_CHECKING:  # the CLI parses BUCKETS before TensorFlow is imported
-    from export.tracing import GraphSet, TracedGraph
+    from export.tracing import GraphSet
 
 NAME = "xla_aot"
 # Batch 1, 2 and 4: the runtime runs larger batches, and batches on several threads, as
