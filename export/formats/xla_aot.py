@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from export.errors import UnsupportedRequestError
 from export.families.base import CACHE_INDEX, PADDING_MASK, STATE, TOKEN_IDS
 from export.formats import DTYPES
+from runtime.backends.xla_aot import bucket_order
 
 if TYPE_CHECKING:  # the CLI parses BUCKETS before TensorFlow is imported
     from export.tracing import GraphSet
@@ -130,7 +131,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32", buckets=Non
             # attention without per-row copies of the position table: 3x at batch 8).
             with export_calls(xla=True):
                 frozen = xla_graph.freeze(traced, weights.name_for, Path(scratch) / f"{traced.name}.pb")
-            frozen, folded = xla_graph.fold_weight_only(frozen, weights.values(f.name for f in frozen.feeds), weights.largest())
+            frozen, folded = xla_graph.fold_weight_only(frozen, weights, weights.largest())
             for name, value in folded.items():
                 weights.add_array(name, value)
             used.update(feed.name for feed in frozen.feeds)
@@ -180,14 +181,7 @@ def bucket_sizes(axes: dict[str, str], buckets, cache_lengths, limits: dict, gra
             f"Every bucket of graph {graph!r} is longer than the model's {limits.get(lengths[0])} tokens: {list(buckets)}."
         )
     unique = {tuple(sizes.items()): sizes for sizes in grid}  # a graph without a length axis
-    return sorted(unique.values(), key=lambda s: (_volume(s), tuple(s.values())))
-
-
-def _volume(sizes: dict[str, int]) -> int:
-    volume = 1
-    for size in sizes.values():
-        volume *= size
-    return volume
+    return sorted(unique.values(), key=bucket_order)
 
 
 def _short(axis: str) -> str:

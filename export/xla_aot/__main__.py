@@ -63,7 +63,7 @@ def bucket(artifact: Path, graph: str | None, role: str | None, fits: str | None
     if cache:
         sizes.update({a: cache for a, how in entry["axes"].items() if how == "cache_index"})
     try:  # the runtime's choice, so a program links the bucket Python would run
-        return section, entry, GraphBuckets(artifact, graph, entry, artifact).bucket_for(sizes)
+        return section, entry, GraphBuckets(artifact, graph, entry).bucket_for(sizes)
     except InputError as error:
         raise ExportError(str(error)) from error
 

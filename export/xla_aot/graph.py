@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,12 @@ def _tensor_id(proto, tensor: str) -> None:
     proto.node_name, proto.output_index = node, int(index)
 
 
-def fold_weight_only(graph: FrozenGraph, values: dict[str, Any], limit: int) -> tuple[FrozenGraph, dict[str, Any]]:
+def fold_weight_only(graph: FrozenGraph, values: Mapping[str, Any], limit: int) -> tuple[FrozenGraph, dict[str, Any]]:
     """Precompute what depends on weights alone (DeBERTa's position-table projections, weight
     transposes): with weights as arguments XLA cannot fold them and would recompute them on
-    every call. Returns the graph reading each such tensor from a new feed, and the feeds'
-    values by name; tensors larger than `limit` bytes are left to be computed.
+    every call. `values` maps each weight feed's name to its array (read only for the weights
+    a folded value depends on). Returns the graph reading each such tensor from a new feed, and
+    the feeds' values by name; tensors larger than `limit` bytes are left to be computed.
 
         weight ─► op ─► op ─┐                     folded_<i> (feed) ─┐
                             ├─► matmul   becomes                    ├─► matmul
@@ -91,24 +92,24 @@ def fold_weight_only(graph: FrozenGraph, values: dict[str, Any], limit: int) -> 
 
     graph_def = tf.compat.v1.GraphDef.FromString(graph.path.read_bytes())
     nodes = {node.name: node for node in graph_def.node}
-    feeds_by_node = {feed.tensor.split(":")[0]: feed for feed in graph.feeds}
-    inputs = {node for node, feed in feeds_by_node.items() if feed.name not in values}
-    dependent = _reachable(graph_def, inputs)
-    weighted = _reachable(graph_def, set(feeds_by_node) - inputs)
-    frontier = []  # (tensor, consumer node) where a weight-only value enters the computation
+    feeds_by_node = {_node(feed.tensor): feed for feed in graph.feeds}
+    weights = {node for node, feed in feeds_by_node.items() if feed.name in values}
+    dependent = _reachable(graph_def, set(feeds_by_node) - weights)  # on the graph's inputs
+    weighted = _reachable(graph_def, weights)
+    read_directly = {_node(s) for n in graph_def.node if n.name in dependent for s in n.input}
+    frontier = set()  # tensors where a weight-only value enters the computation
     for node in graph_def.node:
-        if node.name not in dependent:
-            continue
-        for source in node.input:
-            name = source.lstrip("^").split(":")[0]
-            if not source.startswith("^") and name in weighted and name not in dependent and name not in feeds_by_node:
-                frontier.append(_tensor_name(source))
-    weights = set(feeds_by_node) - inputs
-    read_directly = {s.lstrip("^").split(":")[0] for n in graph_def.node if n.name in dependent for s in n.input}
-    frontier = sorted(t for t in set(frontier) if not _copies_a_weight_in_use(t, nodes, weights & read_directly))
+        if node.name in dependent:
+            frontier.update(
+                _tensor_name(s) for s in node.input
+                if not s.startswith("^") and _node(s) in weighted - dependent - weights
+            )
+    frontier = sorted(t for t in frontier if not _copies_a_weight_in_use(t, nodes, weights & read_directly))
     if not frontier:
         return graph, {}
-    computed = _evaluate(graph_def, frontier, {f.tensor: values[f.name] for f in graph.feeds if f.name in values})
+    cone = _reachable(graph_def, {_node(t) for t in frontier}, backwards=True)
+    feeds = {feeds_by_node[n].tensor: values[feeds_by_node[n].name] for n in weights & cone}
+    computed = _evaluate(graph_def, frontier, feeds)
     # Float values only: integer ones are shapes and permutations XLA needs as constants.
     folded = {t: v for t, v in computed.items() if v.dtype.kind == "f" and v.nbytes <= limit}
     replacements, new_values = {}, {}
@@ -124,12 +125,12 @@ def fold_weight_only(graph: FrozenGraph, values: dict[str, Any], limit: int) -> 
             kept = [s for s in node.input if not (s.startswith("^") and s[1:] not in dependent)]
             del node.input[:]
             node.input.extend(replacements.get(_tensor_name(s), s) if not s.startswith("^") else s for s in kept)
-    fetch_nodes = {t.split(":")[0] for t, _ in graph.fetches}
+    fetch_nodes = {_node(t) for t, _ in graph.fetches}
     live = _reachable(graph_def, fetch_nodes, backwards=True)
     pruned = tf.compat.v1.GraphDef(versions=graph_def.versions, library=graph_def.library)
     pruned.node.extend(n for n in graph_def.node if n.name in live)
     graph.path.write_bytes(pruned.SerializeToString())
-    feeds = [f for f in graph.feeds if f.tensor.split(":")[0] in live]
+    feeds = [f for f in graph.feeds if _node(f.tensor) in live]
     feeds += [Feed(f"{name}:0", name, tf.as_dtype(v.dtype), list(v.shape)) for name, v in new_values.items()]
     return FrozenGraph(graph.path, feeds, graph.fetches), new_values
 
@@ -144,7 +145,7 @@ MOVEMENT = {"Identity", "Reshape", "ExpandDims", "Squeeze", "ConcatV2", "Pack", 
 def _copies_a_weight_in_use(tensor: str, nodes: dict, in_use: set[str]) -> bool:
     """Whether `tensor` only rearranges weights, one of which the computation also reads
     as it is: folding it would store that weight twice."""
-    stack, seen, sources = [tensor.split(":")[0]], set(), set()
+    stack, seen, sources = [_node(tensor)], set(), set()
     while stack:
         name = stack.pop()
         if name in seen:
@@ -156,7 +157,7 @@ def _copies_a_weight_in_use(tensor: str, nodes: dict, in_use: set[str]) -> bool:
         elif node.op not in MOVEMENT:
             return False
         else:
-            stack.extend(s.lstrip("^").split(":")[0] for s in node.input)
+            stack.extend(_node(s) for s in node.input)
     return bool(sources & in_use)
 
 
@@ -164,12 +165,17 @@ def _tensor_name(source: str) -> str:
     return source if ":" in source else f"{source}:0"
 
 
+def _node(source: str) -> str:
+    """The node of a GraphDef input ("^node", "node:1", "node") or tensor name."""
+    return source.lstrip("^").split(":")[0]
+
+
 def _reachable(graph_def, start: set[str], backwards: bool = False) -> set[str]:
     """Nodes reachable from `start` along data and control edges (towards inputs if `backwards`)."""
     edges: dict[str, list[str]] = {}
     for node in graph_def.node:
         for source in node.input:
-            name = source.lstrip("^").split(":")[0]
+            name = _node(source)
             if backwards:
                 edges.setdefault(node.name, []).append(name)
             else:

@@ -45,9 +45,13 @@ class WeightsFile:
             raise ValueError(f"weight argument {name!r} is stored twice")
         self._variables[name] = array
 
-    def values(self, names) -> dict[str, np.ndarray]:
-        """The arrays of the weights named (copies of the variables' values)."""
-        return {name: _array(self._variables[name]) for name in names if name in self._variables}
+    def __contains__(self, name: str) -> bool:
+        return name in self._variables
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """A weight's array (a copy of the variable's value): read on demand, so folding
+        copies only the weights a folded value depends on."""
+        return _array(self._variables[name])
 
     def largest(self) -> int:
         """Bytes of the largest weight stored."""

@@ -13,6 +13,7 @@ bucket, and batches on several threads, run as chunks of rows (`GraphBuckets.run
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,12 +121,14 @@ class BucketLibrary:
 class GraphBuckets:
     """A graph's buckets; libraries are loaded on first use (all map the same weights file)."""
 
-    def __init__(self, directory: Path, graph: str, entry: dict[str, Any], weights: Path, threads: int = 1) -> None:
+    def __init__(self, directory: Path, graph: str, entry: dict[str, Any], weights: Path | None = None, threads: int = 1) -> None:
+        # `weights`: the folder of weights.bin, needed to run (not to choose a bucket).
         self.directory, self.graph, self.threads, self.weights = directory, graph, threads, weights
         self.axes = list(entry["axes"])
         self.inputs, self.outputs = entry["inputs"], entry["outputs"]
-        self.buckets = sorted(entry["buckets"], key=lambda b: (_volume(b["sizes"]), tuple(b["sizes"].values())))
+        self.buckets = sorted(entry["buckets"], key=lambda b: bucket_order(b["sizes"]))
         self._loaded: dict[str, BucketLibrary] = {}
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def bucket_for(self, sizes: dict[str, int]) -> dict[str, Any]:
@@ -166,12 +169,18 @@ class GraphBuckets:
              {**sizes, "batch": min(chunk, rows - start)})
             for start in starts
         ]
-        with ThreadPoolExecutor(max_workers=min(self.threads, len(parts))) as pool:
-            results = list(pool.map(lambda part: self._run_chunk(*part, 1), parts))
+        results = list(self._pool().map(lambda part: self._run_chunk(*part, 1), parts))
         return {
             name: np.concatenate([r[name] for r in results]) if dims and dims[0] == "batch" else results[0][name]
             for name, dims in self.outputs.items()
         }
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """Threads for chunks of rows, started on first use and kept (not started per call)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=f"xla_aot_{self.graph}")
+            return self._executor
 
     def _run_chunk(self, inputs: dict[str, np.ndarray], sizes: dict[str, int], threads: int) -> dict[str, np.ndarray]:
         bucket = self.bucket_for(sizes)
@@ -193,8 +202,10 @@ class GraphBuckets:
             return self._loaded[bucket["library"]]
 
 
-def _volume(sizes: dict[str, int]) -> int:
-    return int(np.prod(list(sizes.values())))
+def bucket_order(sizes: dict[str, int]) -> tuple:
+    """Smallest volume first (the runtime takes the first bucket that holds a call); the
+    export lists buckets in this order too."""
+    return math.prod(sizes.values()), tuple(sizes.values())
 
 
 def _pad(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
