@@ -1,13 +1,14 @@
 """`make bench`: latency, memory and fidelity of our artifacts against the peers, in one run.
 
     python benchmarks/run.py --preset deberta_v3_base_en --weights random
-        [--dtype float32[,int8,bfloat16]] [--backends onnxruntime,openvino,optimum_ort,optimum_intel_f32,...]
+        [--dtype float32[,int8,bfloat16]] [--backends onnxruntime,openvino,xla_aot,optimum_ort,optimum_intel_f32,...]
         [--shapes 1x128,8x128,1x512,8x512]
 
 1. export time and peak RSS per format (/usr/bin/time -v, benchmarks/export_memory.py),
    then the artifact itself (all formats) unless it exists; further dtypes in --dtype
    are exported too and our backends on them appear as "<backend> <dtype>";
-2. our backends on the artifact's `encoder` graph at every shape: p50/p90/p99, throughput;
+2. our backends on the artifact's `encoder` graph at every shape: p50/p90/p99, throughput
+   (xla_aot on request: the float32 artifact is then exported with it, default buckets);
 3. T5: greedy generation of 32 tokens from a 64-token input, and decode-step latency
    at positions 1, 64 and 256;
 4. fidelity of every row of ours against our float32 artifact on onnxruntime on the same
@@ -39,6 +40,9 @@ from benchmarks.peers import PEERS as PEER_BUILDERS  # noqa: E402  (no peer libr
 from benchmarks.report import row_key, write_report  # noqa: E402
 
 OURS = ("onnxruntime", "openvino")
+# Ours on request (--backends ...,xla_aot): its float32 artifact also gets that format,
+# with the default buckets (the shapes timed must fit them).
+OPT_IN = ("xla_aot",)
 PEERS = tuple(PEER_BUILDERS)
 DEFAULT_BACKENDS = OURS + PEERS
 REFERENCE_NAME = "ours onnxruntime float32"
@@ -50,13 +54,18 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
     return [tuple(int(x) for x in item.split("x")) for item in text.split(",") if item]
 
 
-def export_artifact(preset: str, dtype: str, weights: str, out: Path) -> tuple[Path, str | None]:
-    """The artifact directory, exported unless present; and the error line if the export failed."""
+def export_artifact(preset: str, dtype: str, weights: str, out: Path, extra_formats: tuple[str, ...] = ()) -> tuple[Path, str | None]:
+    """The artifact directory, exported unless present with every format asked for; and the
+    error line if the export failed. `extra_formats` are opt-in formats added to the defaults."""
+    from export.formats import formats_for
+
     name = Path(preset).resolve().name if Path(preset).is_dir() else preset
     path = out / name / dtype
-    if (path / "manifest.json").is_file():
+    formats = [*formats_for(dtype), *extra_formats]
+    if (path / "manifest.json").is_file() and set(formats) <= set(json.loads((path / "manifest.json").read_text())["formats"]):
         return path, None
-    command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out)]
+    command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out),
+               "--formats", ",".join(formats)]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if run.returncode == 0:
         return path, None
@@ -208,8 +217,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     backends, shapes = [b for b in args.backends.split(",") if b], parse_shapes(args.shapes)
 
     dtypes = args.dtype.split(",")
-    ours = [b for b in backends if b in OURS]
-    artifact, error = export_artifact(args.preset, dtypes[0], args.weights, args.out)
+    ours = [b for b in backends if b in OURS + OPT_IN]
+    extra = tuple(b for b in ours if b in OPT_IN) if dtypes[0] == "float32" else ()
+    artifact, error = export_artifact(args.preset, dtypes[0], args.weights, args.out, extra)
     if error:
         raise SystemExit(error)
     manifest = json.loads((artifact / "manifest.json").read_text())
