@@ -115,3 +115,24 @@ def raised_as(error_type: type[ExportError], what: str, catch: tuple[type[BaseEx
         raise
     except catch as error:
         raise error_type(f"{what}: {type(error).__name__}: {error}") from error
+
+
+class TextIdsMismatchError(ExportError):
+    """A text-in graph frames a text into other token ids than keras_hub's tokenizer and packer."""
+
+    def __init__(self, *, text: str, got: list[int], expected: list[int]) -> None:
+        self.text, self.got, self.expected = text, got, expected
+        first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        super().__init__(
+            f"onnx_text: the graph's token ids for the text {text[:80]!r} differ from keras_hub's at position {first}: "
+            f"graph {got[max(0, first - 3):first + 5]}, keras_hub {expected[max(0, first - 3):first + 5]} "
+            f"(lengths {len(got)} and {len(expected)})"
+        )
+
+
+class TextOutputMismatchError(ExportError):
+    """A text-in graph's (or its .ort file's) output differs from what it must equal exactly."""
+
+    def __init__(self, *, graph: str, output: str, detail: str) -> None:
+        self.graph, self.output = graph, output
+        super().__init__(f"onnx_text graph {graph!r} output {output!r}: {detail}")

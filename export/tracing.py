@@ -80,6 +80,8 @@ class GraphSet:
         self._scratch_path = scratch
         self._scratch: tempfile.TemporaryDirectory | None = None
         self.onnx = OnnxGraphs()
+        # What a format's `prepare` gathered from Keras for its `write`, by format name.
+        self.prepared: dict[str, Any] = {}
 
     @property
     def scratch(self) -> Path:

@@ -68,7 +68,7 @@ _SCHEMA: dict[tuple[str, ...], tuple[tuple[type, ...], bool, str | None]] = {
     ("task", "activation"): ((str, _NONE), False, None),
 }
 # Keys whose string values are paths of artifact files a loader may open.
-FILE_KEYS = ("file", "weights", "external_data", "library", "header", "text_file", "operators_config")
+FILE_KEYS = ("file", "weights", "external_data", "library", "header", "text_file", "operators_config", "ort_file")
 
 
 def _is(value: Any, kinds: tuple[type, ...]) -> bool:

@@ -251,13 +251,13 @@ def classifier(tmp_path_factory, tiny_deberta_preset):
 
 @pytest.fixture(scope="session")
 def classifier_artifact(tmp_path_factory, classifier):
-    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino"])
+    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino", "onnx_text"])
 
 
 @pytest.fixture(scope="session")
 def masked_lm(tmp_path_factory, tiny_deberta_preset):
     task, path = masked_lm_preset(tmp_path_factory.mktemp("presets") / "tiny_masked_lm", tiny_deberta_preset)
-    return task, run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx"])
+    return task, run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx", "onnx_text"])
 
 
 def tiny_artifacts(root: Path) -> dict[str, Path]:

@@ -40,12 +40,14 @@ _MODULES = {
     "openvino": "export.formats.openvino",
     "ort": "export.formats.ort",
     "xla_aot": "export.formats.xla_aot",
+    "onnx_text": "export.formats.onnx_text",
 }
 FORMAT_NAMES = tuple(_MODULES)
 # Exported only when asked for by name: compiling every bucket takes minutes per
 # graph and the libraries run only on CPUs like the exporting one; .ort files
-# are for mobile builds of onnxruntime, and the same graphs as onnx/.
-OPT_IN = ("ort", "xla_aot")
+# are for mobile builds of onnxruntime, and the same graphs as onnx/; text-in graphs are
+# for apps, and embed onnx/'s graphs.
+OPT_IN = ("ort", "xla_aot", "onnx_text")
 
 # What each format can be exported as, and how (recorded in the manifest as the
 # format's "method"). Kept here, away from the converters, so a request is
@@ -84,6 +86,12 @@ DTYPES: dict[str, dict[str, str]] = {
         "optimized for ARM, with the operator config of a reduced build"
         for dtype in ("float32", "float16", "int8")
     },
+    "onnx_text": {
+        dtype: f"the {dtype} ONNX graph (as onnx/ above) behind onnxruntime-extensions' SentencepieceTokenizer "
+        "and keras_hub's framing, with the task's outputs (T5: the whole generation loop in onnxruntime's "
+        "BeamSearch operator, then SentencepieceDecoder); also as .ort files"
+        for dtype in ("float32", "float16", "int8")
+    },
     "xla_aot": {
         "float32": "the float32 Keras graph with its weights as arguments, compiled by tfcompile at "
         "each bucket's static shape for the exporting machine's CPU; weights in one shared file",
@@ -95,6 +103,7 @@ REFUSED: dict[tuple[str, str], str] = {
     "AVX512-BF16 and AMX CPUs) or saved_model",
 }
 REFUSED[("ort", "bfloat16")] = REFUSED[("onnx", "bfloat16")]
+REFUSED[("onnx_text", "bfloat16")] = REFUSED[("onnx", "bfloat16")]
 for _dtype in ("float16", "bfloat16", "int8"):
     REFUSED[("xla_aot", _dtype)] = (
         "not built yet: the AOT path compiles the float32 graph only; use onnx or openvino for "

@@ -11,8 +11,6 @@ like any artifact, through onnxruntime's CPU provider on the `.ort` file.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -21,13 +19,13 @@ from export.formats import DTYPES
 from export.formats import onnx as onnx_format
 from export.onnx import build
 from export.onnx.build import dtype_graph
+from export.formats.ort_convert import CONFIG, convert
 from export.onnx.pack import pack, weight_bytes
 from export.tracing import GraphSet
 
 NAME = "ort"
 # The Keras phase: the float32 ONNX graphs this format is converted from.
 prepare = build.prepare
-CONFIG = "required_operators_and_types.config"
 # A .ort file is one flatbuffer, which cannot exceed 2 GiB.
 MAX_BYTES = 2**31 - 2**24
 
@@ -47,7 +45,7 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
                     "Export int8 or float16 for mobile."
                 )
         pack(built, work, onnx_format.DATA_FILE, inline=True)  # each .ort file holds its own weights
-        _convert(work, graphs)
+        convert(work, [t.name for t in graphs])
         for traced in graphs:
             shutil.move(work / f"{traced.name}.ort", out / f"{traced.name}.ort")
             section["graphs"][traced.name] = {"file": f"{NAME}/{traced.name}.ort"}
@@ -55,22 +53,3 @@ def write(graphs: GraphSet, directory: Path, dtype: str = "float32") -> dict:
         config = (work / CONFIG).read_text().replace(f"{work}/", f"{NAME}/")
         (out / CONFIG).write_text(config)
     return section
-
-
-# A conversion is seconds for a tiny model and minutes for a large one; past this it hangs.
-TIMEOUT_S = 3600
-
-
-def _convert(work: Path, graphs: GraphSet) -> None:
-    command = [
-        sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(work),
-        "--optimization_style", "Fixed", "--target_platform", "arm", "--enable_type_reduction",
-    ]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise ConversionError(f"convert_onnx_models_to_ort did not finish within {TIMEOUT_S} s.") from None
-    missing = [t.name for t in graphs if not (work / f"{t.name}.ort").exists()]
-    if result.returncode != 0 or missing or not (work / CONFIG).exists():
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-10:])
-        raise ConversionError(f"convert_onnx_models_to_ort failed (exit {result.returncode}; missing {missing}):\n{tail}")
