@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMED_CHILDREN = {
     "graphs", "files", "stages", "stage_memory_gb", "special_tokens", "max_sequence_length", "reference", "formats",
     "dtypes", "failed", "parity", "requires_cpu_flags",  # index.json: by dtype, by format
+    "operators",  # onnx_text's reduced-build operators, by domain
 }
 # Opaque: recorded as the tools give them (the backbone's get_config(), package versions).
 OPAQUE = {"config", "tools"}
