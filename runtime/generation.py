@@ -127,6 +127,12 @@ def beam_search(
     beams. An input is done when it has num_beams hypotheses (early_stopping) or
     when no live beam can still beat its worst hypothesis. Beams still live at
     max_new_tokens count as hypotheses. Returns the best hypothesis per input.
+
+    A hypothesis's length is the decoder positions it occupies: the start token and
+    every token before the end token. So a finished one of n tokens (end included)
+    has length n, and a live one of n tokens n + 1. This is Hugging Face's and
+    onnxruntime's BeamSearch's count, so the one-graph generation (onnx_text) and
+    this loop pick the same winner at any length penalty.
     """
     k = num_beams
     sequences = np.zeros((batch, k, 0), np.int32)
@@ -178,7 +184,8 @@ def beam_search(
             for beam in range(k):
                 if scores[b, beam] > -np.inf:
                     sequence = sequences[b, beam].tolist()
-                    _add(hypotheses[b], k, scores[b, beam] / len(sequence) ** length_penalty, sequence)
+                    # A live beam occupies the start token's position too (see the docstring).
+                    _add(hypotheses[b], k, scores[b, beam] / (len(sequence) + 1) ** length_penalty, sequence)
     best = [max(h, key=lambda item: item[0])[1] for h in hypotheses]
     out = np.full((batch, max(len(s) for s in best)), ids.pad, np.int32)
     for b, sequence in enumerate(best):
@@ -201,7 +208,7 @@ def _finished(hypotheses, k, best_live, length, length_penalty, early_stopping) 
         return True
     # The usual heuristic: stop once the best live beam, normalised at its
     # current length, no longer beats the worst kept hypothesis.
-    return best_live / length**length_penalty <= min(h[0] for h in hypotheses)
+    return best_live / (length + 1) ** length_penalty <= min(h[0] for h in hypotheses)
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:

@@ -139,7 +139,7 @@ def reference_beam_search(logits_fn, num_beams, new_tokens, end, length_penalty)
         if len(finished) >= num_beams:
             break
     else:
-        finished += [(s / len(q) ** length_penalty, q) for s, q in beams]
+        finished += [(s / (len(q) + 1) ** length_penalty, q) for s, q in beams]  # + the start token
     return max(finished, key=lambda f: f[0])[1]
 
 
