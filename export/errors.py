@@ -136,3 +136,16 @@ class TextOutputMismatchError(ExportError):
     def __init__(self, *, graph: str, output: str, detail: str) -> None:
         self.graph, self.output = graph, output
         super().__init__(f"onnx_text graph {graph!r} output {output!r}: {detail}")
+
+
+class SearchMismatchError(ExportError):
+    """The one-graph BeamSearch model generates other tokens than the runtime's decoding over
+    the same graphs (export/formats/onnx_text/search.py)."""
+
+    def __init__(self, *, case: str, row: int, num_beams: int, got: list[int], expected: list[int]) -> None:
+        self.case, self.row, self.num_beams, self.got, self.expected = case, row, num_beams, got, expected
+        first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        super().__init__(
+            f"onnx_text BeamSearch graph: case {case!r} row {row}, num_beams={num_beams}: tokens differ "
+            f"from the runtime's at position {first}: graph {got}, runtime {expected}"
+        )

@@ -176,6 +176,18 @@ def t5_low_dtypes(tmp_path_factory, mild_t5_preset) -> Path:
     return artifact.parent
 
 
+@pytest.fixture(scope="session")
+def t5_text_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
+    """The tiny T5's text-in graphs (FORMATS=onnx_text, which brings onnx): encoder and generate."""
+    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"), formats=["onnx_text"])
+
+
+@pytest.fixture(scope="session")
+def t5_int8_text_artifact(tmp_path_factory, mild_t5_preset) -> Path:
+    """The mild T5 at int8 with its text-in graphs (and onnx)."""
+    return run_export(mild_t5_preset, tmp_path_factory.mktemp("graphs"), dtype="int8", formats=["onnx_text"])
+
+
 # Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded in these buckets.
 AOT_BUCKETS = [(1, 16), (4, 40)]
 
@@ -274,4 +286,15 @@ def tiny_artifacts(root: Path) -> dict[str, Path]:
         "t5": run_export(t5, out, formats=["onnx"]),
         "classifier": run_export(classifier, out, formats=["onnx"]),
         "masked_lm": run_export(masked, out, formats=["onnx"]),
+    }
+
+
+@pytest.fixture(scope="session")
+def ort_artifacts(tmp_path_factory, classifier, tiny_t5_preset) -> dict[str, Path]:
+    """.onnx + .ort exports for tests/test_aarch64.py: the classifier at float32 and int8, T5 at float32."""
+    out = tmp_path_factory.mktemp("graphs")
+    return {
+        "classifier_float32": run_export(classifier[1], out, dtype="float32", formats=["onnx", "ort"]),
+        "classifier_int8": run_export(classifier[1], out, dtype="int8", formats=["onnx", "ort"]),
+        "t5_float32": run_export(tiny_t5_preset, out, dtype="float32", formats=["onnx", "ort"]),
     }

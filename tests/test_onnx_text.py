@@ -130,3 +130,35 @@ def test_refused_for_a_preset_without_tokenizer(tmp_path):
     preset = save_preset(tmp_path / "no_tokenizer", "DebertaV3Backbone", TINY_DEBERTA, None, None)
     with pytest.raises(UnsupportedRequestError, match="sentencepiece tokenizer"):
         run_export(preset, tmp_path / "graphs", formats=["onnx_text"])
+
+
+PROMPTS = ["the quick brown fox", "über café 東京", "a"]
+
+
+@pytest.mark.parametrize("beams", [1, 4])
+def test_t5_text_graph_generates_what_runtime_generate_gives(t5_text_artifact, beams):
+    got = run_texts(t5_text_artifact / "onnx_text/generate.onnx", PROMPTS,
+                    {"num_beams": np.array([beams], np.int32), "max_length": np.array([13], np.int32)})
+    model = runtime.load(t5_text_artifact, backend="onnxruntime")
+    assert got["generated_text"][:, 0].tolist() == model.generate(PROMPTS, max_new_tokens=12, num_beams=beams)
+    ids, _ = model.pack_texts(PROMPTS, "encoder")
+    np.testing.assert_array_equal(got["input_ids"], ids)
+    assert got["sequences"].shape == (3, 1, 13) and (got["sequences"][:, 0, 0] == 0).all()  # the decoder start token
+
+
+def test_t5_int8_ort_generation_equals_its_onnx_graph_and_the_runtime(t5_int8_text_artifact):
+    onnx_out = run_texts(t5_int8_text_artifact / "onnx_text/generate.onnx", PROMPTS)
+    ort_out = run_texts(t5_int8_text_artifact / "onnx_text/generate.ort", PROMPTS)
+    np.testing.assert_array_equal(ort_out["sequences"], onnx_out["sequences"])
+    model = runtime.load(t5_int8_text_artifact, backend="onnxruntime")
+    assert onnx_out["generated_text"][:, 0].tolist() == model.generate(PROMPTS, max_new_tokens=32)  # the defaults
+    operators = section(t5_int8_text_artifact)["ort"]["operators"]
+    assert "BeamSearch" in operators["com.microsoft"] and "SentencepieceDecoder" in operators["ai.onnx.contrib"]
+
+
+def test_t5_generation_checks_are_recorded(t5_text_artifact):
+    records = [r for r in json.loads((t5_text_artifact / "manifest.json").read_text())["parity"] if r.get("graph") == "generate"]
+    searched = {(r["case"], r["num_beams"], r["length_penalty"]) for r in records if r["output"] == "sequences"}
+    assert searched == {(case, 1, 1.0) for case in ("padded batch of 3", "batch of 1")} | {
+        (case, 4, penalty) for case in ("padded batch of 3", "batch of 1") for penalty in (1.0, 0.0)}
+    assert {r["num_beams"] for r in records if r["output"] == "generated_text"} == {1, 4}
