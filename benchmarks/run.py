@@ -248,6 +248,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     write_rows(rows, "bench", args.results)
     summary = write_report(rows, args.results, manifest["preset"])
     print(summary)
+    if any(g.get("role") == "decoding_step" for g in manifest["graphs"].values()) and "onnx" in manifest["formats"]:
+        from benchmarks.search import main as search_rows  # the one-graph generation (onnx_text) against generate
+
+        print("\nT5 generation in one graph (onnxruntime's BeamSearch) against runtime generate, same artifact:")
+        search_rows([str(artifact)])
     from runtime.choice import main as print_choices
 
     print("\nWhat runtime.load would choose on this machine (runtime/choices.json):")

@@ -20,7 +20,10 @@ class Tokenizer:
         return self.processor.encode(list(texts), out_type=int)
 
     def detokenize(self, ids: Sequence[Sequence[int]]) -> list[str]:
-        return self.processor.decode([list(map(int, row)) for row in ids])
+        """Text of each row; ids past the sentencepiece model (a model's embedding can have
+        more rows than the tokenizer has pieces, e.g. T5's 32128 for 32100) have none."""
+        pieces = self.vocabulary_size
+        return self.processor.decode([[int(t) for t in row if int(t) < pieces] for row in ids])
 
     def token_id(self, name: str) -> int | None:
         """Id of a special token by attribute name (`pad_token`, `end_token`, ...)."""

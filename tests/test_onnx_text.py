@@ -162,3 +162,13 @@ def test_t5_generation_checks_are_recorded(t5_text_artifact):
     assert searched == {(case, 1, 1.0) for case in ("padded batch of 3", "batch of 1")} | {
         (case, 4, penalty) for case in ("padded batch of 3", "batch of 1") for penalty in (1.0, 0.0)}
     assert {r["num_beams"] for r in records if r["output"] == "generated_text"} == {1, 4}
+
+
+def test_ids_past_the_sentencepiece_model_decode_to_nothing(t5_vocabulary, tmp_path):
+    """A model's embedding can outgrow its tokenizer (T5: 32128 rows, 32100 pieces)."""
+    from runtime.tokenizer import Tokenizer
+
+    path = tmp_path / "vocabulary.spm"
+    path.write_bytes(t5_vocabulary)
+    tokenizer = Tokenizer(path, {})
+    assert tokenizer.detokenize([[5, 6, tokenizer.vocabulary_size + 3, 7]]) == tokenizer.detokenize([[5, 6, 7]])

@@ -43,4 +43,4 @@ def context(spec, ctx_args: dict, proto: bytes, framing: Framing) -> Context:
     """What a head reads about the graph it wraps."""
     ids = next(t.name for t in spec.inputs if t.kind == TOKEN_IDS)
     mask = next(t.name for t in spec.inputs if t.kind == PADDING_MASK)
-    return Context(spec=spec, ids=ids, mask=mask, proto=proto, start_token=framing.start is not None, **ctx_args)
+    return Context(spec=spec, ids=ids, mask=mask, proto=proto, start_token=framing.start is not None, pad=framing.pad, **ctx_args)

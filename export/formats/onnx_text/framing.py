@@ -95,8 +95,21 @@ def framing_model(proto: bytes, framing: Framing) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=opset_imports(), ir_version=IR_VERSION, producer_name="keras-aot-export")
 
 
-def decode_rows(builder: GraphBuilder, proto: bytes, ids: str, output: str) -> None:
-    """Strings `output` [N] from int32 token ids `ids` [N, L], one SentencepieceDecoder per row."""
+def piece_count(proto: bytes) -> int:
+    import sentencepiece as spm
+
+    return spm.SentencePieceProcessor(model_proto=proto).get_piece_size()
+
+
+def decode_rows(builder: GraphBuilder, proto: bytes, ids: str, output: str, blank: int) -> None:
+    """Strings `output` [N] from int32 token ids `ids` [N, L], one SentencepieceDecoder per row.
+
+    A model's vocabulary can be larger than its sentencepiece model (T5: 32128 embedding
+    rows, 32100 pieces; DeBERTa's [MASK] sits past the pieces). Such ids have no text:
+    they become `blank` (a control piece, which decodes to nothing), as the runtime drops them.
+    """
+    in_range = builder.op("Less", ids, builder.const(piece_count(proto), np.int32))
+    ids = builder.op("Where", in_range, ids, builder.const(blank, np.int32))
     row, piece = builder.name("row"), builder.name("piece")
     body = helper.make_graph(
         [

@@ -52,7 +52,7 @@ def text_generation_model(search: onnx.ModelProto, proto: bytes, framing) -> onn
     rows = b.op(  # [batch * returns, max_length]
         "Reshape", "sequences", b.op("Concat", b.const([-1], np.int64), b.op("Slice", shape, b.const([2], np.int64), b.const([3], np.int64)), axis=0))
     flat = b.name("flat_text")
-    decode_rows(b, proto, rows, flat)
+    decode_rows(b, proto, rows, flat, framing.pad)
     b.op("Reshape", flat, b.op("Slice", shape, b.const([0], np.int64), b.const([2], np.int64)), name="generated_text")
     defaults = [onnx.numpy_helper.from_array(value, name) for name, (_, value) in OPTIONS.items()]
     graph = helper.make_graph(
@@ -129,7 +129,8 @@ def check(path: Path, search_path: Path, graph_files: dict[str, Path], signature
         else:
             generated = beam_search(decoder, len(texts), beams, new_tokens, ids)
         special = {ids.end, ids.pad, ids.decoder_start}
-        expected = processor.decode([[int(t) for t in row if t not in special] for row in generated])
+        pieces = processor.get_piece_size()
+        expected = processor.decode([[int(t) for t in row if t not in special and t < pieces] for row in generated])
         extra = {"num_beams": np.array([beams], np.int32), "max_length": np.array([new_tokens + 1], np.int32)}
         got = run_texts(path, texts, extra)
         for index, (text, want) in enumerate(zip(got["generated_text"][:, 0].tolist(), expected)):

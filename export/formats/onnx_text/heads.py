@@ -31,6 +31,7 @@ class Context:
     mask: str
     proto: bytes
     start_token: bool
+    pad: int = 0  # a control piece: what ids without a piece decode as
     labels: list[str] | None = None
     activation: str | None = None
     mask_token_id: int | None = None
@@ -157,7 +158,7 @@ def _masked_after(b: GraphBuilder, ctx: Context) -> list:
     b.op("Cast", indices, to=TensorProto.INT32, name="top_ids")
     flat = b.op("Reshape", "top_ids", b.const([-1, 1], I64))
     strings = b.name("top_strings")
-    decode_rows(b, ctx.proto, flat, strings)
+    decode_rows(b, ctx.proto, flat, strings, ctx.pad)
     b.op("Reshape", strings, b.op("Shape", "top_ids"), name="top_tokens")
     return _framed(ctx) + [
         tensor_info("mask_token_positions", TensorProto.INT32, ["batch", "masks"]),
@@ -178,7 +179,8 @@ def _masked_expected(outputs, ids, mask, ctx: Context, processor, top_k: int = 5
     padded = mask_slots(ids, ctx.mask_token_id)
     probabilities = _softmax(outputs[ctx.output(LOGITS)])
     top = np.argsort(-probabilities, axis=-1, kind="stable")[..., :top_k]
-    tokens = np.vectorize(lambda t: processor.decode([int(t)]), otypes=[object])(top)
+    pieces = processor.get_piece_size()
+    tokens = np.vectorize(lambda t: processor.decode([int(t)] if t < pieces else []), otypes=[object])(top)
     return {
         "mask_token_positions": padded,
         "top_ids": top.astype(np.int32),
