@@ -34,7 +34,7 @@ SHAPES ?=
 # Seconds Optimum's ORTOptimizer O2 may take before its peer is recorded as not finished.
 O2_LIMIT_S ?= 300
 
-.PHONY: export test disk-check venv serve-venv serve-repo serve bench-serve list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps
+.PHONY: export test disk-check venv serve-venv serve-repo serve bench-serve list choices bench bench-dtypes bench-aot bench-export-memory fuzz kill-test clean cpp-deps aarch64-deps test-aarch64
 
 # The stamp depends on pyproject.toml so a changed dependency reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -77,13 +77,27 @@ list: $(VENV)/.installed
 choices: $(VENV)/.installed
 	$(PY) -m runtime.choice $(OUT)/$(PRESET)
 
-# The two venvs install side by side (pip's cache is safe to share).
+# The two venvs install side by side (pip's cache is safe to share), and the aarch64
+# sysroot and wheels (network-bound) beside the serving venv once the project's is there.
 test: cpp-deps disk-check
-	$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(SERVE_VENV)/.installed
+	$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(SERVE_VENV)/.installed aarch64-deps
 	$(PY) -m pytest -q tests
 
-# make test needs room for both venvs (~4 GiB, skipped when installed) and the tests'
-# temporary artifacts (~1 GiB under TMPDIR): refuse up front, naming what is missing,
+# linux-aarch64 under Debian's qemu-user: qemu-user and g++-aarch64-linux-gnu on the host, and
+# in a cache outside the tree (AARCH64_CACHE, default ~/.cache/keras-aot-export/aarch64) a
+# sysroot of Debian arm64 packages (CPython 3.11, sentencepiece's C++ library), the runtime's
+# aarch64 wheels and OpenVINO's (aarch64/setup.sh; seconds once done). It takes the pip and
+# numpy version of $(VENV), so it waits for it.
+aarch64-deps: $(VENV)/.installed
+	@PIP=$(VENV)/bin/pip aarch64/setup.sh
+
+# The runtime on aarch64 (outputs recorded here, replayed under qemu) and the OpenVINO C++
+# examples cross-compiled and run under qemu.
+test-aarch64: aarch64-deps
+	$(PY) -m pytest -q tests/test_aarch64.py tests/test_aarch64_cpp.py
+
+# make test needs room for both venvs (~4 GiB, skipped when installed), the tests'
+# temporary artifacts (~1 GiB under TMPDIR) and the aarch64 cache: refuse up front, naming what is missing,
 # rather than fail half-way through pip with ENOSPC.
 disk-check:
 	@need=$$([ -f $(VENV)/.installed ] && [ -f $(SERVE_VENV)/.installed ] && echo 1 || echo 5); \
@@ -91,7 +105,13 @@ disk-check:
 		free=$$(df -Pk "$$dir" | awk 'NR==2 {printf "%.1f", $$4 / 1048576}'); \
 		awk -v f=$$free -v n=$$need 'BEGIN {exit !(f < n)}' && \
 			{ echo "error: $$dir has $$free GiB free; make test needs $$need GiB (venvs and test artifacts)" >&2; exit 1; }; \
-	done; true
+	done; \
+	cache=$${AARCH64_CACHE:-$$HOME/.cache/keras-aot-export/aarch64}; [ -f "$$cache/stamp" ] && exit 0; \
+	dir=$$cache; while [ ! -d "$$dir" ]; do dir=$$(dirname "$$dir"); done; \
+	free=$$(df -Pk "$$dir" | awk 'NR==2 {printf "%.1f", $$4 / 1048576}'); \
+	awk -v f=$$free 'BEGIN {exit !(f < 1)}' && \
+		{ echo "error: $$dir has $$free GiB free; the aarch64 cache (make aarch64-deps, ~0.3 GiB) needs 1 GiB" >&2; exit 1; }; \
+	true
 
 # The C++ examples (examples/cpp, run by the tests) need g++ and sentencepiece's C++
 # library; Debian ships it as libsentencepiece-dev.

@@ -179,13 +179,13 @@ def t5_low_dtypes(tmp_path_factory, mild_t5_preset) -> Path:
 @pytest.fixture(scope="session")
 def t5_text_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
     """The tiny T5's text-in graphs (FORMATS=onnx_text, which brings onnx): encoder and generate."""
-    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"), formats=["onnx_text"])
+    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"), formats=["onnx_text", "ort"])
 
 
 @pytest.fixture(scope="session")
 def t5_int8_text_artifact(tmp_path_factory, mild_t5_preset) -> Path:
     """The mild T5 at int8 with its text-in graphs (and onnx)."""
-    return run_export(mild_t5_preset, tmp_path_factory.mktemp("graphs"), dtype="int8", formats=["onnx_text"])
+    return run_export(mild_t5_preset, tmp_path_factory.mktemp("graphs"), dtype="int8", formats=["onnx_text", "ort"])
 
 
 # Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded in these buckets.
@@ -263,7 +263,7 @@ def classifier(tmp_path_factory, tiny_deberta_preset):
 
 @pytest.fixture(scope="session")
 def classifier_artifact(tmp_path_factory, classifier):
-    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino", "onnx_text"])
+    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino", "onnx_text", "ort"])
 
 
 @pytest.fixture(scope="session")
@@ -290,11 +290,12 @@ def tiny_artifacts(root: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def ort_artifacts(tmp_path_factory, classifier, tiny_t5_preset) -> dict[str, Path]:
-    """.onnx + .ort exports for tests/test_aarch64.py: the classifier at float32 and int8, T5 at float32."""
-    out = tmp_path_factory.mktemp("graphs")
+def ort_artifacts(tmp_path_factory, classifier, classifier_artifact, t5_text_artifact, t5_int8_text_artifact) -> dict[str, Path]:
+    """.onnx + .ort artifacts for tests/test_aarch64.py: the classifier at float32 and int8, T5 at
+    float32 and int8 (with their text graphs); only the int8 classifier is exported for it."""
     return {
-        "classifier_float32": run_export(classifier[1], out, dtype="float32", formats=["onnx", "ort"]),
-        "classifier_int8": run_export(classifier[1], out, dtype="int8", formats=["onnx", "ort"]),
-        "t5_float32": run_export(tiny_t5_preset, out, dtype="float32", formats=["onnx", "ort"]),
+        "classifier_float32": classifier_artifact,
+        "classifier_int8": run_export(classifier[1], tmp_path_factory.mktemp("graphs"), dtype="int8", formats=["onnx", "ort"]),
+        "t5_float32": t5_text_artifact,
+        "t5_int8": t5_int8_text_artifact,
     }
