@@ -38,8 +38,10 @@ OPTIONS = {
     "length_penalty": (TensorProto.FLOAT, np.array([1.0], np.float32)),
     "repetition_penalty": (TensorProto.FLOAT, np.array([1.0], np.float32)),
 }
-# The validation: the check texts with these options (beam widths, new tokens).
+# The validation: the check texts with these options (beam widths, new tokens), prompts
+# of at most MAX_PROMPT_TOKENS (the framing check covers truncation of longer ones).
 CHECKS = [(1, 16), (4, 16)]
+MAX_PROMPT_TOKENS = 64
 
 
 def text_generation_model(search: onnx.ModelProto, proto: bytes, framing) -> onnx.ModelProto:
@@ -120,7 +122,7 @@ def check(path: Path, search_path: Path, graph_files: dict[str, Path], signature
     parts = DecodingGraphs.from_graphs(signature)
     ids = TokenIds(inputs.generation["decoder_start_token_id"], inputs.generation["end_token_id"], inputs.generation["pad_token_id"])
     processor = spm.SentencePieceProcessor(model_proto=inputs.proto)
-    texts = inputs.check_texts()
+    texts = inputs.check_texts(MAX_PROMPT_TOKENS)
     token_ids, mask = padded_ids(inputs, texts)
     for beams, new_tokens in CHECKS:
         decoder = CachedDecoder(run, parts, token_ids, mask, length=new_tokens, copies=beams)
