@@ -30,7 +30,7 @@ from artifact.schema import DECODING_STEP
 from export.formats import DTYPES
 from export.formats.onnx_text.compose import text_model
 from export.formats.onnx_text.heads import HEADS
-from export.formats.onnx_text.isolated import call
+from export.formats.onnx_text.isolated import call_many
 
 # Kept light: the checks run in a child process that must not import TensorFlow (isolated.py).
 
@@ -63,13 +63,13 @@ def write(graphs, directory: Path, dtype: str = "float32") -> dict[str, Any]:
     inputs = graphs.prepared[NAME]
     out = directory / NAME
     out.mkdir(parents=True, exist_ok=True)
-    records = call("export.formats.onnx_text.check:framing", inputs)
     section: dict[str, Any] = {
         "method": DTYPES[NAME][dtype],
         "framing": inputs.framing_record(),
         "checked_texts": len(inputs.texts),
         "graphs": {},
     }
+    checks = [("export.formats.onnx_text.check:framing", (inputs,))]  # run in one child process, below
     for traced in graphs:
         head = HEADS.get(traced.spec.role)
         if head is None:
@@ -77,17 +77,18 @@ def write(graphs, directory: Path, dtype: str = "float32") -> dict[str, Any]:
         inner_path = dtype_graph(graphs, traced, dtype).path
         model = text_model(onnx.load(str(inner_path)), traced.spec, head, inputs.head_args(), inputs.proto, inputs.framing)
         path = _save(model, out / f"{traced.name}.onnx")
-        records += call("export.formats.onnx_text.check:text_graph", path, inner_path, traced.spec, traced.spec.role, inputs)
+        checks.append(("export.formats.onnx_text.check:text_graph", (path, inner_path, traced.spec, traced.spec.role, inputs)))
         section["graphs"][traced.name] = _entry(path, directory, traced.name, model)
     if any(t.spec.role == DECODING_STEP for t in graphs):
         from export.formats.onnx_text import generation
 
-        path, model, generation_records = generation.write(graphs, dtype, inputs, out)
-        records += generation_records
+        path, model, check = generation.write(graphs, dtype, inputs, out)
+        checks.append(check)
         section["graphs"][path.stem] = _entry(path, directory, path.stem, model)
-    section["ort"], section["graphs"] = call("export.formats.onnx_text.mobile:convert", out, section["graphs"], graphs.scratch)
-    records += call("export.formats.onnx_text.mobile:check", out, section["graphs"], inputs)
-    section["checks"] = records
+        del model
+    checks.append(("export.formats.onnx_text.mobile:convert_and_check", (out, section["graphs"], graphs.scratch, inputs)))
+    *results, (section["ort"], section["graphs"], ort_records) = call_many(checks)
+    section["checks"] = [record for records in results for record in records] + ort_records
     return section
 
 

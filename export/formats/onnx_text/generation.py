@@ -25,7 +25,6 @@ from onnx import TensorProto, helper
 from artifact.schema import CROSS_CACHE, DECODING_STEP, ENCODER
 from export.formats.onnx_text.framing import TEXT, add_framing, decode_rows
 from export.formats.onnx_text.graph_builder import IR_VERSION, GraphBuilder, opset_imports, string_info, tensor_info
-from export.formats.onnx_text.isolated import call
 
 NAME = "generate"
 # Defaults of the generation inputs; max_length counts the decoder start token.
@@ -72,8 +71,9 @@ def text_generation_model(search: onnx.ModelProto, proto: bytes, framing) -> onn
     return helper.make_model(graph, opset_imports=opset_imports(search), ir_version=IR_VERSION, producer_name="keras-aot-export")
 
 
-def write(graphs, dtype: str, inputs, out: Path) -> tuple[Path, onnx.ModelProto, list[dict[str, Any]]]:
-    """The generation text graph of a T5 export at `dtype`, checked: (its path, the model, parity records)."""
+def write(graphs, dtype: str, inputs, out: Path) -> tuple[Path, onnx.ModelProto, tuple[str, tuple]]:
+    """The generation text graph of a T5 export at `dtype`: (its path, the model, its check:
+    a job for isolated.call_many, which returns the parity records)."""
     from export.formats.onnx_text.search import search_model
     from export.manifest import graph_entries
     from export.onnx.build import dtype_graph
@@ -90,8 +90,7 @@ def write(graphs, dtype: str, inputs, out: Path) -> tuple[Path, onnx.ModelProto,
     path = out / f"{NAME}.onnx"
     onnx.save_model(model, str(path))  # weights inline: .ort files cannot hold external data either
     graph_files = {names[role]: paths[role] for role in paths}
-    records = call("export.formats.onnx_text.generation:check", path, search_path, graph_files, signature, inputs)
-    return path, model, records
+    return path, model, ("export.formats.onnx_text.generation:check", (path, search_path, graph_files, signature, inputs))
 
 
 def check(path: Path, search_path: Path, graph_files: dict[str, Path], signature: dict, inputs) -> list[dict[str, Any]]:

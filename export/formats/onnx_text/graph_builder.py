@@ -51,9 +51,10 @@ def string_info(name: str, shape: list) -> onnx.ValueInfoProto:
     return tensor_info(name, TensorProto.STRING, shape)
 
 
-def opset_imports(*models: onnx.ModelProto) -> list[onnx.OperatorSetIdProto]:
-    """The default domain at OPSET, the extensions' domain, and every other domain the models use."""
-    versions = {"": OPSET, EXTENSIONS_DOMAIN: 1}
+def opset_imports(*models: onnx.ModelProto, extra: tuple[tuple[str, int], ...] = ((EXTENSIONS_DOMAIN, 1),)) -> list[onnx.OperatorSetIdProto]:
+    """The default domain at OPSET, the `extra` domains (default: the extensions'), and every
+    other domain the models use, each at the highest version any of them imports."""
+    versions = {"": OPSET, **dict(extra)}
     for model in models:
         for entry in model.opset_import:
             domain = "" if entry.domain == "ai.onnx" else entry.domain

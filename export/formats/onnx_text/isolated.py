@@ -26,9 +26,16 @@ TIMEOUT_S = 3600
 
 def call(function: str, *args: Any) -> Any:
     """`module:function`(*args) in a child process; its return value, or its error raised here."""
+    return call_many([(function, args)])[0]
+
+
+def call_many(jobs: list[tuple[str, tuple]]) -> list[Any]:
+    """Each (`module:function`, args) in turn in ONE child process (a child's start, with
+    onnxruntime's import, costs a second or two); their return values, or the first error."""
+    function = ", ".join(name for name, _ in jobs)
     with tempfile.TemporaryDirectory(prefix="onnx-text-") as work:
         job, result = Path(work) / "job.pickle", Path(work) / "result.pickle"
-        job.write_bytes(pickle.dumps((function, args)))
+        job.write_bytes(pickle.dumps(jobs))
         try:
             done = subprocess.run([sys.executable, "-m", __name__, str(job), str(result)], capture_output=True, text=True, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -49,10 +56,13 @@ def call(function: str, *args: Any) -> Any:
 
 
 def _main(job: str, result: str) -> None:
-    function, args = pickle.loads(Path(job).read_bytes())
-    module, name = function.split(":")
+    jobs = pickle.loads(Path(job).read_bytes())
     try:
-        outcome = ("ok", getattr(importlib.import_module(module), name)(*args))
+        values = []
+        for function, args in jobs:
+            module, name = function.split(":")
+            values.append(getattr(importlib.import_module(module), name)(*args))
+        outcome = ("ok", values)
     except errors.ExportError as error:
         outcome = ("error", type(error).__name__, str(error))
     except Exception as error:  # reported to the parent with where it happened

@@ -80,3 +80,9 @@ def check(out: Path, graphs: dict[str, dict[str, Any]], inputs) -> list[dict[str
 def _run(session, texts: np.ndarray) -> dict[str, np.ndarray]:
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(None, {TEXT: texts})))
+
+
+def convert_and_check(out: Path, graphs: dict[str, dict[str, Any]], scratch: Path, inputs) -> tuple[dict, dict, list]:
+    """`convert`, then `check`: (the section's `ort` entry, the graphs' entries, parity records)."""
+    ort, graphs = convert(out, graphs, scratch)
+    return ort, graphs, check(out, graphs, inputs)

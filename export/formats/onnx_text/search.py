@@ -53,7 +53,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from export.errors import ConversionError, ExportError, SearchMismatchError
-from export.formats.onnx_text.graph_builder import IR_VERSION, OPSET, GraphBuilder, tensor_info
+from export.formats.onnx_text.graph_builder import IR_VERSION, GraphBuilder, opset_imports, tensor_info
 
 MICROSOFT = "com.microsoft"
 # The graph inputs of the BeamSearch node, in its slot order (7, 8: vocab masks, unused).
@@ -235,15 +235,6 @@ def _decoder_graph(step, parts, layout: CacheLayout, shared, outer) -> onnx.Grap
     return helper.make_graph(b.nodes, "t5_decoder", inputs, outputs, initializers + b.initializers)
 
 
-def _opsets(*models: onnx.ModelProto) -> list[onnx.OperatorSetIdProto]:
-    versions = {"": OPSET, MICROSOFT: 1}
-    for model in models:
-        for entry in model.opset_import:
-            domain = "" if entry.domain == "ai.onnx" else entry.domain
-            versions[domain] = max(versions.get(domain, 0), entry.version)
-    return [helper.make_opsetid(domain, version) for domain, version in versions.items()]
-
-
 def search_model(encoder: onnx.ModelProto, cross_cache: onnx.ModelProto, step: onnx.ModelProto,
                  signature: Mapping[str, Any], generation: Mapping[str, int]) -> onnx.ModelProto:
     """One BeamSearch node over our encoder, cross cache and decoding step graphs.
@@ -284,7 +275,7 @@ def search_model(encoder: onnx.ModelProto, cross_cache: onnx.ModelProto, step: o
             f"search_model: the BeamSearch model would hold {weights / 2**30:.2f} GiB of weights inline; one ONNX "
             f"protobuf holds under 2 GiB (subgraph weights cannot be external data here). Export a smaller model or dtype."
         )
-    return helper.make_model(graph, opset_imports=_opsets(encoder, cross_cache, step), ir_version=IR_VERSION,
+    return helper.make_model(graph, opset_imports=opset_imports(encoder, cross_cache, step, extra=((MICROSOFT, 1),)), ir_version=IR_VERSION,
                              producer_name="keras-aot-export")
 
 
