@@ -12,6 +12,7 @@ any problem. Serve, Ray and the cluster are shut down whatever happens.
 from __future__ import annotations
 
 import json
+import time
 import os
 import sys
 import urllib.error
@@ -32,13 +33,28 @@ ROUNDS = 4
 NODE_ARGS = {"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"}
 
 
+# Ray's proxy can answer 503 (plain text) for a moment after `serve.run` reports the app
+# ready, while the second replica joins: a bounded number of retries, then the answer as is.
+RETRIES_ON_503 = 5
+RETRY_WAIT_S = 0.5
+
+
 def post(url: str, body: object) -> tuple[int, dict]:
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    for attempt in range(RETRIES_ON_503 + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            if error.code == 503 and attempt < RETRIES_ON_503:
+                time.sleep(RETRY_WAIT_S)
+                continue
+            try:
+                return error.code, json.loads(text or b"{}")
+            except ValueError:  # a proxy's plain-text error page
+                return error.code, {"error": text.decode(errors="replace")[:200]}
+    raise AssertionError("unreachable")
 
 
 def main(argv: list[str] | None = None) -> int:
