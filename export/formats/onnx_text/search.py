@@ -45,6 +45,7 @@ step whose end-token logit is biased so that rows end at varied steps):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -105,7 +106,8 @@ def _key(tensor: onnx.TensorProto) -> tuple:
     if tensor.data_location == TensorProto.EXTERNAL:
         raise ExportError(f"Initializer {tensor.name!r} is still external data: load the source graphs with their data.")
     array = numpy_helper.to_array(tensor)
-    return (tensor.name, array.dtype.str, array.shape, array.tobytes())
+    # A digest, not the bytes: the sets of keys would otherwise hold a copy of every weight.
+    return (tensor.name, array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest())
 
 
 def _rename_graph(graph: onnx.GraphProto, rename: Callable[[str], str], node_prefix: str) -> None:
