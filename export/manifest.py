@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from artifact.hashing import sha256
 from artifact.machine import CPU_FLAGS, available_cores, cpu_model_and_flags
 from artifact.schema import MANIFEST, SCHEMA_VERSION
+from export.staging import SCRATCH, TEMP
 from export.validate import tolerance
 
 if TYPE_CHECKING:  # presets imports keras_hub lazily; keep this module light
@@ -22,11 +23,11 @@ TOOLS = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "
 
 
 def file_table(directory: Path) -> dict[str, dict[str, Any]]:
-    """Every file under `directory` (but the manifest): relative path -> sha256 and size."""
+    """Every file under `directory` (but the manifest and the export's scratch): relative path -> sha256 and size."""
     table = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         relative = path.relative_to(directory).as_posix()
-        if relative != MANIFEST:
+        if relative != MANIFEST and relative.split("/", 1)[0] not in (SCRATCH, TEMP):
             table[relative] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     return table
 

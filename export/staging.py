@@ -18,7 +18,10 @@ host, boot and PID namespace; pid not running, or running a process started
 later), and puts a replaced artifact back if none was published. Directories
 without an owner file, and those of owners it cannot check, are left alone.
 Directories are created with the usual permissions (the process umask applies).
-Intermediate files go under `<staging>/.scratch`, removed before publication.
+Intermediate files go under `<staging>/.scratch`, removed before publication. While
+the block runs, Python's `tempfile` and child processes (TMPDIR) write under
+`<staging>/.tmp` too, so files the converters make there are named by the owner file
+like the rest: a killed export leaves no `tmp*` directory in the system's TMPDIR.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import os
 import secrets
 import shutil
 import socket
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -40,6 +44,7 @@ from export.errors import OutputError
 log = logging.getLogger(__name__)
 
 SCRATCH = ".scratch"
+TEMP = ".tmp"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -64,8 +69,10 @@ def staged_directory(final: Path) -> Iterator[Path]:
             os.mkdir(staging, 0o777)  # the umask applies, as for any directory the user creates
         except OSError as error:
             raise OutputError(f"Cannot create {staging}: {error.strerror or error}.") from None
-        yield staging
+        with temporary_files_under(staging / TEMP):
+            yield staging
         shutil.rmtree(staging / SCRATCH, ignore_errors=True)
+        shutil.rmtree(staging / TEMP, ignore_errors=True)
         publish(staging, final, final.with_name(record["replaced"]))
     except BaseException:
         replaced = final.with_name(record["replaced"])
@@ -76,6 +83,22 @@ def staged_directory(final: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(staging, ignore_errors=True)  # after an exchange: the previous artifact
     owner.unlink(missing_ok=True)
+
+
+@contextmanager
+def temporary_files_under(directory: Path) -> Iterator[None]:
+    """Point `tempfile` and the TMPDIR of child processes at `directory` for the block."""
+    directory.mkdir(exist_ok=True)
+    saved_dir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = str(directory), str(directory)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
 
 
 def publish(staging: Path, final: Path, replaced: Path) -> None:
