@@ -81,7 +81,7 @@ choices: $(VENV)/.installed
 # sysroot and wheels (network-bound) beside the serving venv once the project's is there.
 test: cpp-deps disk-check
 	$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(SERVE_VENV)/.installed aarch64-deps
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 # linux-aarch64 under Debian's qemu-user: qemu-user and g++-aarch64-linux-gnu on the host, and
 # in a cache outside the tree (AARCH64_CACHE, default ~/.cache/keras-aot-export/aarch64) a

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         from benchmarks.search import main as search_rows  # the one-graph generation (onnx_text) against generate
 
         print("\nT5 generation in one graph (onnxruntime's BeamSearch) against runtime generate, same artifact:")
-        search_rows([str(artifact)])
+        search_rows([str(artifact), "--results", str(args.results)])
     from runtime.choice import main as print_choices
 
     print("\nWhat runtime.load would choose on this machine (runtime/choices.json):")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import agreement, median, stamp, write_rows  # noqa: E402
+from benchmarks.common import RESULTS, agreement, median, stamp, write_rows  # noqa: E402
 
 import runtime  # noqa: E402
 from export.formats.onnx_text import search as S  # noqa: E402
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prompt", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     model, _, _, generation = S.artifact_search(args.artifact, threads=args.threads)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "prompt_tokens": args.prompt, "new_tokens": args.new_tokens, "intra_op_threads": args.threads,
                          "runs": args.runs, "one_graph_median_ms": round(a, 3), "generate_median_ms": round(b, 3),
                          "ratio_one_graph_to_generate": round(a / b, 3), "token_agreement": share})
-    print("wrote", write_rows(rows, "search"))
+    print("wrote", write_rows(rows, "search", args.results))
     return rows
 
 

@@ -1,14 +1,22 @@
 """Shared fixtures: tiny random models, a sentencepiece vocabulary trained here, exports.
 
 Everything is written under pytest's tmp_path_factory, never into the working tree.
+`make test` runs two pytest-xdist workers; each preset and export below is built once
+for the whole run (`built_once`): the first worker to need it builds it under a lock,
+the other reads the directory it left.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
+import json
 import os
 import random
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -65,6 +73,63 @@ def train_vocabulary(vocab_size: int, **pieces) -> bytes:
     return model.getvalue()
 
 
+ROOT = Path(__file__).resolve().parents[1]
+_TREE = pytest.StashKey[str | None]()
+
+
+def _working_tree() -> str | None:
+    """What git sees changed in the checkout (None outside a git checkout)."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        diff = subprocess.run(["git", "diff", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return status.stdout + diff.stdout if status.returncode == 0 else None
+
+
+def pytest_sessionstart(session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
+        session.config.stash[_TREE] = _working_tree()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Tests write under tmp_path only: a run that changed the checkout fails, naming what changed."""
+    before = session.config.stash.get(_TREE, None)
+    if before is None:
+        return
+    after = _working_tree()
+    if after is not None and after != before:
+        changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
+        print("\nThe test run changed the working tree (tests must write under tmp_path):\n  " + "\n  ".join(changed[:20]))
+        session.exitstatus = 1
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path | dict[str, Path]]) -> Path | dict[str, Path]:
+    """`build(directory)` once per test run, across xdist workers; its result (paths) for every caller.
+
+    The lock is held while building: a worker that needs the same thing waits for it
+    rather than building it twice (two workers exporting at once is the machine's limit)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this run
+    root = base / "built"
+    root.mkdir(exist_ok=True)
+    record = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.is_file():
+            saved = json.loads(record.read_text())
+            return {k: Path(v) for k, v in saved.items()} if isinstance(saved, dict) else Path(saved)
+        directory = root / name
+        shutil.rmtree(directory, ignore_errors=True)  # a build that failed in another worker
+        directory.mkdir()
+        result = build(directory)
+        saved = {k: str(v) for k, v in result.items()} if isinstance(result, dict) else str(result)
+        record.write_text(json.dumps(saved))
+        return result
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_verify_cache(tmp_path_factory):
     """The runtime's record of verified files (runtime/verify.py) in the session's tmp, not ~/.cache."""
@@ -113,23 +178,25 @@ def save_preset(
 
 @pytest.fixture(scope="session")
 def tiny_deberta_preset(tmp_path_factory, deberta_vocabulary) -> Path:
-    path = tmp_path_factory.mktemp("presets") / "tiny_deberta"
-    return save_preset(path, "DebertaV3Backbone", TINY_DEBERTA, "DebertaV3Tokenizer", deberta_vocabulary)
+    return built_once(tmp_path_factory, "tiny_deberta", lambda d: save_preset(
+        d / "tiny_deberta", "DebertaV3Backbone", TINY_DEBERTA, "DebertaV3Tokenizer", deberta_vocabulary))
 
 
 @pytest.fixture(scope="session")
 def tiny_t5_preset(tmp_path_factory, t5_vocabulary) -> Path:
-    path = tmp_path_factory.mktemp("presets") / "tiny_t5"
-    return save_preset(path, "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.3)
+    return built_once(tmp_path_factory, "tiny_t5", lambda d: save_preset(
+        d / "tiny_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.3))
 
 
 @pytest.fixture(scope="session")
 def tied_t5_artifact(tmp_path_factory, t5_vocabulary) -> Path:
     """T5 with tied embeddings (the LM head rescales by hidden ** -0.5), ONNX and OpenVINO."""
-    path = tmp_path_factory.mktemp("presets") / "tiny_t5_tied"
-    config = {**TINY_T5, "tie_embedding_weights": True}
-    save_preset(path, "T5Backbone", config, "T5Tokenizer", t5_vocabulary, scramble=0.3)
-    return run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino"])
+    def build(directory: Path) -> Path:
+        config = {**TINY_T5, "tie_embedding_weights": True}
+        path = save_preset(directory / "tiny_t5_tied", "T5Backbone", config, "T5Tokenizer", t5_vocabulary, scramble=0.3)
+        return run_export(path, directory / "graphs", formats=["onnx", "openvino"])
+
+    return built_once(tmp_path_factory, "tied_t5_artifact", build)
 
 
 def run_export(preset: Path | str, out: Path, **kwargs) -> Path:
@@ -141,18 +208,18 @@ def run_export(preset: Path | str, out: Path, **kwargs) -> Path:
 
 @pytest.fixture(scope="session")
 def deberta_artifact(tmp_path_factory, tiny_deberta_preset) -> Path:
-    return run_export(tiny_deberta_preset, tmp_path_factory.mktemp("graphs"))
+    return built_once(tmp_path_factory, "deberta_artifact", lambda d: run_export(tiny_deberta_preset, d))
 
 
 @pytest.fixture(scope="session")
 def t5_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
-    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"))
+    return built_once(tmp_path_factory, "t5_artifact", lambda d: run_export(tiny_t5_preset, d))
 
 
 @pytest.fixture(scope="session")
 def deberta_all(tmp_path_factory, tiny_deberta_preset) -> Path:
     """DTYPE=all of the tiny DeBERTa: graphs/<preset>/ with every dtype and index.json."""
-    return run_export(tiny_deberta_preset, tmp_path_factory.mktemp("graphs"), dtype="all")
+    return built_once(tmp_path_factory, "deberta_all", lambda d: run_export(tiny_deberta_preset, d, dtype="all"))
 
 
 @pytest.fixture(scope="session")
@@ -161,31 +228,32 @@ def mild_t5_preset(tmp_path_factory, t5_vocabulary) -> Path:
 
     (The std 0.3 fixture is built to make generation diverge; no 8-bit format holds 0.999 there.)
     """
-    path = tmp_path_factory.mktemp("presets") / "mild_t5"
-    return save_preset(path, "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
+    return built_once(tmp_path_factory, "mild_t5", lambda d: save_preset(d / "mild_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1))
 
 
 @pytest.fixture(scope="session")
 def t5_low_dtypes(tmp_path_factory, mild_t5_preset) -> Path:
     """The mild T5 in float16, bfloat16 and int8 (each exported on its own), ONNX and OpenVINO:
     its preset directory. (SavedModel at these dtypes is covered by the DeBERTa artifacts.)"""
-    out = tmp_path_factory.mktemp("graphs")
-    for dtype in ("float16", "bfloat16", "int8"):
-        formats = ["onnx", "openvino"] if dtype != "bfloat16" else ["openvino"]
-        artifact = run_export(mild_t5_preset, out, dtype=dtype, formats=formats)
-    return artifact.parent
+    def build(out: Path) -> Path:
+        for dtype in ("float16", "bfloat16", "int8"):
+            formats = ["onnx", "openvino"] if dtype != "bfloat16" else ["openvino"]
+            artifact = run_export(mild_t5_preset, out, dtype=dtype, formats=formats)
+        return artifact.parent
+
+    return built_once(tmp_path_factory, "t5_low_dtypes", build)
 
 
 @pytest.fixture(scope="session")
 def t5_text_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
     """The tiny T5's text-in graphs (FORMATS=onnx_text, which brings onnx): encoder and generate."""
-    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"), formats=["onnx_text", "ort"])
+    return built_once(tmp_path_factory, "t5_text_artifact", lambda d: run_export(tiny_t5_preset, d, formats=["onnx_text", "ort"]))
 
 
 @pytest.fixture(scope="session")
 def t5_int8_text_artifact(tmp_path_factory, mild_t5_preset) -> Path:
     """The mild T5 at int8 with its text-in graphs (and onnx)."""
-    return run_export(mild_t5_preset, tmp_path_factory.mktemp("graphs"), dtype="int8", formats=["onnx_text", "ort"])
+    return built_once(tmp_path_factory, "t5_int8_text_artifact", lambda d: run_export(mild_t5_preset, d, dtype="int8", formats=["onnx_text", "ort"]))
 
 
 # Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded in these buckets.
@@ -196,7 +264,7 @@ AOT_BUCKETS = [(1, 16), (4, 40)]
 def aot_artifact(tmp_path_factory, tiny_deberta_preset) -> Path:
     """Tiny DeBERTa as XLA AOT buckets and ONNX, with its tokenizer."""
     options = {"xla_aot": {"buckets": AOT_BUCKETS}}
-    return run_export(tiny_deberta_preset, tmp_path_factory.mktemp("graphs"), formats=["xla_aot", "onnx"], format_options=options)
+    return built_once(tmp_path_factory, "aot_artifact", lambda d: run_export(tiny_deberta_preset, d, formats=["xla_aot", "onnx"], format_options=options))
 
 
 # Encoder (batch x encoder length) and one cache length for the decoding step: 6 buckets;
@@ -208,7 +276,7 @@ T5_AOT_OPTIONS = {"buckets": [(1, 64), (4, 40)], "cache_lengths": [16]}
 def t5_aot_artifact(tmp_path_factory, tiny_t5_preset) -> Path:
     """Tiny T5 as XLA AOT buckets (encoder, cross cache, decoding step) and ONNX, with its tokenizer."""
     options = {"xla_aot": T5_AOT_OPTIONS}
-    return run_export(tiny_t5_preset, tmp_path_factory.mktemp("graphs"), formats=["xla_aot", "onnx"], format_options=options)
+    return built_once(tmp_path_factory, "t5_aot_artifact", lambda d: run_export(tiny_t5_preset, d, formats=["xla_aot", "onnx"], format_options=options))
 
 
 @pytest.fixture(params=["deberta", "t5"])
@@ -256,20 +324,49 @@ def masked_lm_preset(path: Path, deberta_preset: Path):
     return task, path
 
 
+class LazyTask(tuple):
+    """(task, value): the Keras task is loaded from its saved preset only when a test reads it.
+
+    The worker that trained the task and the others then get the same one: what was saved."""
+
+    def __new__(cls, kind: str, preset: Path, value: Path):
+        return super().__new__(cls, (None, value))
+
+    def __init__(self, kind: str, preset: Path, value: Path) -> None:
+        self._kind, self._preset, self._task = kind, preset, None
+
+    def __getitem__(self, index):
+        if index not in (0, -2):
+            return super().__getitem__(index)
+        if self._task is None:
+            import keras_hub
+
+            self._task = getattr(keras_hub.models, self._kind).from_preset(str(self._preset))
+        return self._task
+
+    def __iter__(self):
+        return iter((self[0], self[1]))
+
+
 @pytest.fixture(scope="session")
 def classifier(tmp_path_factory, tiny_deberta_preset):
-    return classifier_preset(tmp_path_factory.mktemp("presets") / "tiny_classifier", tiny_deberta_preset)
+    path = built_once(tmp_path_factory, "tiny_classifier", lambda d: classifier_preset(d / "tiny_classifier", tiny_deberta_preset)[1])
+    return LazyTask("DebertaV3TextClassifier", path, path)
 
 
 @pytest.fixture(scope="session")
 def classifier_artifact(tmp_path_factory, classifier):
-    return run_export(classifier[1], tmp_path_factory.mktemp("graphs"), formats=["onnx", "openvino", "onnx_text", "ort"])
+    return built_once(tmp_path_factory, "classifier_artifact", lambda d: run_export(classifier[1], d, formats=["onnx", "openvino", "onnx_text", "ort"]))
 
 
 @pytest.fixture(scope="session")
 def masked_lm(tmp_path_factory, tiny_deberta_preset):
-    task, path = masked_lm_preset(tmp_path_factory.mktemp("presets") / "tiny_masked_lm", tiny_deberta_preset)
-    return task, run_export(path, tmp_path_factory.mktemp("graphs"), formats=["onnx", "onnx_text"])
+    def build(directory: Path) -> Path:
+        _, path = masked_lm_preset(directory / "tiny_masked_lm", tiny_deberta_preset)
+        return run_export(path, directory / "graphs", formats=["onnx", "onnx_text"])
+
+    artifact = built_once(tmp_path_factory, "masked_lm", build)
+    return LazyTask("DebertaV3MaskedLM", artifact.parents[2] / "tiny_masked_lm", artifact)
 
 
 def tiny_artifacts(root: Path) -> dict[str, Path]:
@@ -295,7 +392,8 @@ def ort_artifacts(tmp_path_factory, classifier, classifier_artifact, t5_text_art
     float32 and int8 (with their text graphs); only the int8 classifier is exported for it."""
     return {
         "classifier_float32": classifier_artifact,
-        "classifier_int8": run_export(classifier[1], tmp_path_factory.mktemp("graphs"), dtype="int8", formats=["onnx", "ort"]),
+        "classifier_int8": built_once(tmp_path_factory, "classifier_int8",
+                                      lambda d: run_export(classifier[1], d, dtype="int8", formats=["onnx", "ort"])),
         "t5_float32": t5_text_artifact,
         "t5_int8": t5_int8_text_artifact,
     }
