@@ -107,7 +107,8 @@ def _export_dtype(
 ) -> Path:
     """Trace, convert, validate and publish one dtype's artifact at `final`.
 
-    Two phases, so that no stage holds two copies of the weights (issue 18). With the
+    Two phases, so that no stage holds two copies of the weights: an export's peak
+    memory stays near one model's size, however many formats it writes. With the
     Keras model: trace, compute the reference outputs, write the formats converted from
     Keras (SavedModel, XLA AOT) and build the float32 ONNX graphs (`prepare`). Then,
     once the Keras model is freed (for the last dtype of an export, `last`): convert

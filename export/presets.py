@@ -2,8 +2,9 @@
 
 Weights: `pretrained` downloads through keras_hub's `from_preset` and fails fast
 when the hub cannot be reached; `random` builds the architecture with random
-weights (seed presets from ../shared/PRESETS.md, or a local directory's config);
-`auto` is pretrained when the hub answers, else random with a loud warning.
+weights (a seed preset's from export/families/<family>/presets.json, or a local
+directory's config); `auto` is pretrained when the hub answers, else random with
+a loud warning.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _load_seed(name: str, weights: str, seed: int, task: str | None) -> LoadedMo
     backbone = getattr(keras_hub.models, family.backbone_class)(**preset.config)
     return LoadedModel(
         name=name,
-        source=f"seed preset {name} (../shared/PRESETS.md architecture)",
+        source=f"seed preset {name} (architecture from export/families/{family.name}/presets.json)",
         family=family,
         backbone=backbone,
         weights_origin="random",

@@ -1,4 +1,4 @@
-"""The export-time DeBERTaV3 attention (export/families/deberta_v3_attention.py) equals keras_hub's."""
+"""The export-time DeBERTaV3 attention (export/families/deberta_v3/attention.py) equals keras_hub's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def test_export_attention_equals_keras_hub(length):
     import keras
     import keras_hub
 
-    from export.families.deberta_v3_attention import export_attention
+    from export.families.deberta_v3.attention import export_attention
     from conftest import TINY_DEBERTA
 
     keras.utils.set_random_seed(3)

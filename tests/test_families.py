@@ -1,38 +1,44 @@
-"""Seed presets reproduce PRESETS.md parameter counts; specs are well formed."""
+"""Seed presets build to exactly the parameter counts their presets.json records; specs are well formed."""
 
 from __future__ import annotations
 
+import json
+from importlib import resources
+
 import pytest
 
-from export.families import FAMILIES, seed_preset, seed_presets
+from export.families import FAMILIES, FAMILY_PACKAGES, seed_preset, seed_presets
 from export.families.base import INPUT_KINDS
 
 from conftest import TINY_DEBERTA, TINY_T5
 
-# The 16 seed presets of ../shared/PRESETS.md with keras_hub's metadata counts.
-EXPECTED_PARAMS = {
-    "t5_small_multi": 60_506_624, "t5_base_multi": 222_903_552, "t5_large_multi": 737_668_096,
-    "t5_1.1_small": 60_511_616, "t5_1.1_base": 247_577_856, "t5_1.1_large": 750_251_008,
-    "t5_1.1_xl": 2_849_757_184, "t5_1.1_xxl": 11_135_332_352, "flan_small_multi": 76_961_152,
-    "flan_base_multi": 247_577_856, "flan_large_multi": 783_150_080,
-    "deberta_v3_extra_small_en": 70_682_112, "deberta_v3_small_en": 141_304_320,
-    "deberta_v3_base_en": 183_831_552, "deberta_v3_large_en": 434_012_160,
-    "deberta_v3_base_multi": 278_218_752,
-}
+
+def _recorded_params() -> dict[str, int]:
+    """Each seed preset's parameter count as its family's presets.json records it (read
+    here, not through the registry, so that these tests check the file itself)."""
+    counts = {}
+    for package in FAMILY_PACKAGES.values():
+        table = json.loads(resources.files(package).joinpath("presets.json").read_text())
+        counts.update({name: entry["params"] for name, entry in table["presets"].items()})
+    return counts
+
+
+RECORDED_PARAMS = _recorded_params()
 # Built for real in the default suite (under 100 M parameters, seconds each).
-SMALL = [n for n, p in EXPECTED_PARAMS.items() if p < 100_000_000]
-LARGE_BUILDABLE = [n for n, p in EXPECTED_PARAMS.items() if 100_000_000 <= p < 1_000_000_000]
+SMALL = [n for n, p in RECORDED_PARAMS.items() if p < 100_000_000]
+LARGE_BUILDABLE = [n for n, p in RECORDED_PARAMS.items() if 100_000_000 <= p < 1_000_000_000]
 
 
 def test_all_sixteen_seed_presets_are_registered():
-    assert set(seed_presets()) == set(EXPECTED_PARAMS)
+    assert len(RECORDED_PARAMS) == 16
+    assert set(seed_presets()) == set(RECORDED_PARAMS)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_PARAMS))
+@pytest.mark.parametrize("name", sorted(RECORDED_PARAMS))
 def test_param_formula_matches_presets_table(name):
     family, preset = seed_preset(name)
-    assert preset.params == EXPECTED_PARAMS[name]
-    assert family.count_params(preset.config) == EXPECTED_PARAMS[name]
+    assert preset.params == RECORDED_PARAMS[name]
+    assert family.count_params(preset.config) == RECORDED_PARAMS[name]
 
 
 def _build(family, config):
@@ -64,7 +70,7 @@ def _check_built(name):
 
     family, preset = seed_preset(name)
     backbone = _build(family, preset.config)
-    assert backbone.count_params() == EXPECTED_PARAMS[name]
+    assert backbone.count_params() == RECORDED_PARAMS[name]
     assert type(backbone).__name__ == family.backbone_class
     del backbone  # real-size models: free before the next one is built
     keras.backend.clear_session()

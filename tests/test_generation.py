@@ -207,7 +207,7 @@ def test_encoder_only_artifact_cannot_generate(deberta_artifact):
 def test_portable_slice_update_equals_keras_slice_update():
     from keras import ops
 
-    from export.families.t5_generation import portable_slice_update
+    from export.families.t5.generation import portable_slice_update
 
     rng = np.random.default_rng(0)
     cache = rng.standard_normal((2, 2, 7, 3, 4)).astype(np.float32)[:, 0]  # [batch, length, heads, dim]

@@ -1,4 +1,4 @@
-"""The export-time T5 decoding step (export/families/t5_decoder_step.py) equals keras_hub's."""
+"""The export-time T5 decoding step (export/families/t5/decoder_step.py) equals keras_hub's."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ def test_export_step_equals_keras_hub(tied, gated, slots, index):
     import keras_hub
 
     from conftest import TINY_T5
-    from export.families.t5_decoder_step import export_decoder_step
-    from export.families.t5_generation import DecoderStep
+    from export.families.t5.decoder_step import export_decoder_step
+    from export.families.t5.generation import DecoderStep
 
     keras.utils.set_random_seed(5)
     config = {**TINY_T5, "tie_embedding_weights": tied, "use_gated_activation": gated}

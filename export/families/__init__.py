@@ -1,9 +1,22 @@
-"""Registry of model families. Adding a family = one module + one import line below."""
+"""Registry of model families.
+
+Each family is a package under export/families/ (spec.py, graphs.py, tasks.py,
+presets.py with its presets.json, and the graph builders) whose `SPEC` is its
+`FamilySpec`. Adding a family = one package + one line in FAMILY_PACKAGES.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from export.errors import UnknownPresetError, UnsupportedModelError
 from export.families.base import GRAPH_ROLES, INPUT_KINDS, TENSOR_ROLES, FamilySpec, GraphSpec, SeedPreset, TensorSpec
+
+# Family name -> the package holding its SPEC, in listing order (--list, error messages).
+FAMILY_PACKAGES: dict[str, str] = {
+    "deberta_v3": "export.families.deberta_v3",
+    "t5": "export.families.t5",
+}
 
 FAMILIES: dict[str, FamilySpec] = {}
 
@@ -69,11 +82,19 @@ def seed_preset(name: str) -> tuple[FamilySpec, SeedPreset]:
     return table[name]
 
 
-# Family modules register themselves on import.
-from export.families import deberta_v3, t5  # noqa: E402,F401
+def _register_packages() -> None:
+    for name, package in FAMILY_PACKAGES.items():
+        spec = importlib.import_module(package).SPEC
+        if spec.name != name:
+            raise ValueError(f"{package}.SPEC is named {spec.name!r}; FAMILY_PACKAGES calls it {name!r}.")
+        register(spec)
+
+
+_register_packages()
 
 __all__ = [
     "FAMILIES",
+    "FAMILY_PACKAGES",
     "FamilySpec",
     "GraphSpec",
     "SeedPreset",

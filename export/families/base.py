@@ -1,12 +1,15 @@
 """Declarative model knowledge: what a family exports, never how.
 
-A family module fills in a `FamilySpec` and registers it. Generic code (tracing,
-formats, validation, manifest) reads these specs and never branches on a model name.
+A family package (export/families/<family>/) fills in a `FamilySpec`, which the
+registry (export/families/__init__.py) registers. Generic code (tracing, formats,
+validation, manifest) reads these specs and never branches on a model name.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Callable, ContextManager, Mapping
 
 # Input kinds, graph roles and tensor roles are the artifact's vocabulary, shared with
@@ -101,11 +104,17 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class SeedPreset:
-    """An architecture from ../shared/PRESETS.md, buildable offline with random weights."""
+    """An architecture from a family's presets.json, buildable offline with random weights."""
 
     name: str
-    config: Mapping[str, Any]
-    params: int
+    config: Mapping[str, Any]  # the backbone's constructor arguments
+    params: int  # its exact parameter count (keras_hub's preset metadata)
+
+
+def read_seed_presets(package: str) -> dict[str, SeedPreset]:
+    """Name -> seed preset, from the presets.json of a family's `package`, in file order."""
+    table = json.loads(resources.files(package).joinpath("presets.json").read_text())
+    return {name: SeedPreset(name, entry["config"], entry["params"]) for name, entry in table["presets"].items()}
 
 
 @dataclass(frozen=True)
@@ -137,12 +146,11 @@ class FamilySpec:
     float16_keep_float32: tuple[str, ...] = ()
     # (format, dtype) -> why this family cannot be exported so; refused before any work.
     refused_dtypes: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    # A context manager under which the ONNX graphs (and so OpenVINO's) are traced:
-    # layer calls replaced by an equivalent inference formulation that converts to
-    # fewer, larger ops (e.g. export/families/deberta_v3_attention.py). Validation
-    # compares the result with the unpatched Keras model.
-    # A context tracing the model's layers in an inference form converters map well;
-    # `xla=True` asks for the variant XLA compiles well (static-shape AOT code).
+    # A context manager under which the ONNX graphs (and so OpenVINO's) and XLA AOT's are
+    # traced: layer calls replaced by an equivalent inference formulation that converts to
+    # fewer, larger ops (e.g. export/families/deberta_v3/attention.py); `xla=True` asks for
+    # the variant XLA compiles well (static-shape AOT code). Validation compares the result
+    # with the unpatched Keras model.
     export_calls: Callable[..., ContextManager[None]] | None = None
 
     def all_graphs(self) -> tuple[GraphSpec, ...]:

@@ -127,7 +127,7 @@ def step_call(model, inputs) -> dict:
 @contextmanager
 def export_decoder_step() -> Iterator[None]:
     """Trace `DecoderStep` as `step_call` while the context is open."""
-    from export.families.t5_generation import DecoderStep
+    from export.families.t5.generation import DecoderStep
 
     original = DecoderStep.call
 

@@ -1,8 +1,9 @@
-"""T5 generation graphs: `cross_attention_cache` and `decoder_step`.
+"""The Keras models behind T5's generation graphs, `cross_attention_cache` and `decoder_step`.
 
 Cache layout (documented in graphs/README.md): keras_hub's fixed-length layout,
-so the step is exactly `T5Seq2SeqLM.call_decoder_with_cache`, the reference
-semantics:
+so `DecoderStep` is exactly `T5Seq2SeqLM.call_decoder_with_cache`, the reference
+semantics. ONNX (and so OpenVINO) and XLA AOT trace decoder_step.py's equivalent
+formulation instead, SavedModel this one; validation compares every format with it.
 
     self_attention_cache   [batch, layers, 2, cache_sequence, heads, head_dim]
     cross_attention_cache  [batch, layers, 2, encoder_sequence, heads, head_dim]
