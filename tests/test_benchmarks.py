@@ -146,3 +146,12 @@ def test_bench_token_agreement_stops_at_the_end_token_as_export_counts_it():
     assert agreement(got, want, end=-1) == 0.7  # no end token: every position counts
     with pytest.raises(ValueError, match="differ in rows"):
         agreement(got[:1], want, end=1)
+
+
+def test_every_exported_family_has_a_peer_entry():
+    from benchmarks.peer_families import FAMILIES as PEER_FAMILIES
+    from export.families import FAMILIES
+
+    assert set(PEER_FAMILIES) == set(FAMILIES)
+    for name, peer in PEER_FAMILIES.items():  # a greedy_generate row exactly where the family generates
+        assert peer.generates == (FAMILIES[name].generation is not None), name
