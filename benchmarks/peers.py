@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import shutil
@@ -208,11 +209,10 @@ def optimum_export(bench: Bench) -> Path:
 
 def ort_load(bench: Bench, directory: Path, **kwargs: Any):
     import onnxruntime as ort
-    import optimum.onnxruntime
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads(), 1
-    loader = getattr(optimum.onnxruntime, bench.family.ort_model)
+    loader = getattr(importlib.import_module("optimum.onnxruntime"), bench.family.ort_model)
     model = loader.from_pretrained(directory, session_options=options, provider="CPUExecutionProvider", **kwargs)
     # The family's per-head size where Optimum's own guess for the empty KV cache is wrong
     # (benchmarks/peer_families.py, T5's head_size_key).
@@ -299,9 +299,7 @@ def ov_config(precision: str) -> dict[str, str]:
 
 
 def ov_load(bench: Bench, source: Path, precision: str = "f32", **kwargs: Any):
-    import optimum.intel
-
-    loader = getattr(optimum.intel, bench.family.ov_model)
+    loader = getattr(importlib.import_module("optimum.intel"), bench.family.ov_model)
     return loader.from_pretrained(source, ov_config=ov_config(precision), **bench.family.ov_load, **kwargs)
 
 
