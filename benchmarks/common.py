@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from export.manifest import machine, tool_versions  # noqa: E402  (no TensorFlow import)
 from export.validate import cosine_similarity  # noqa: E402  (no TensorFlow import either)
+from artifact.agreement import agreement_rate  # noqa: E402
 from artifact.machine import available_cores  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 VERSIONS = (
@@ -99,9 +100,7 @@ def fidelity(got: Any, want: Any) -> dict[str, float]:
     }
 
 
-def agreement(got: np.ndarray, want: np.ndarray) -> float:
-    """Share of generated token ids equal to the reference's, position by position."""
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        raise ValueError(f"token arrays differ in shape: {got.shape} vs {want.shape}")
-    return round(float(np.mean(got == want)), 4)
+def agreement(got: Any, want: Any, end: int) -> float:
+    """Greedy token agreement of `got` with the reference `want`, each row up to its end
+    token (artifact/agreement.py, as export records it), rounded for a result row."""
+    return round(agreement_rate(want, got, end)[0], 4)

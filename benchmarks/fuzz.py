@@ -223,10 +223,9 @@ def fuzz(name: str, models: dict, cases: int, seed: int, bound_s: float, load_ta
 
 def build_models(work: Path) -> tuple[dict, dict]:
     """Tiny random artifacts (as the tests make them): name -> loaded model, name -> path."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    import conftest  # noqa: E402 - the tests' tiny presets and vocabulary
+    from benchmarks.tiny import tiny_artifacts
 
-    paths = conftest.tiny_artifacts(work)
+    paths = tiny_artifacts(work)
     return {name: runtime.load(path, backend="onnxruntime") for name, path in paths.items()}, paths
 
 

@@ -157,18 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default="benchmarks/results/kill_export.jsonl")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "tests"))
     import warnings
 
-    import conftest
+    from benchmarks.tiny import DEBERTA_PIECES, TINY_DEBERTA, save_preset, train_vocabulary
 
     warnings.simplefilter("ignore")
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        vocabulary = conftest.train_vocabulary(conftest.TINY_DEBERTA["vocabulary_size"], **conftest.DEBERTA_PIECES)
-        preset = conftest.save_preset(work / "presets" / "tiny_deberta", "DebertaV3Backbone", conftest.TINY_DEBERTA,
-                                      "DebertaV3Tokenizer", vocabulary)
+        vocabulary = train_vocabulary(TINY_DEBERTA["vocabulary_size"], **DEBERTA_PIECES)
+        preset = save_preset(work / "presets" / "tiny_deberta", "DebertaV3Backbone", TINY_DEBERTA,
+                             "DebertaV3Tokenizer", vocabulary)
         export_rows = export_rounds(preset, work, args.kills, rng)
         publish_rows = publish_rounds(work, args.publish_kills, rng)
     summary = summarize(export_rows, publish_rows)

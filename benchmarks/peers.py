@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import ROOT, agreement, fidelity, threads, time_call  # noqa: E402
+from benchmarks.peer_families import FAMILIES, PeerFamily  # noqa: E402  (names only, no peer library)
 
 GENERATE_INPUT, GENERATE_TOKENS = 64, 32
 # ORTOptimizer O2 on a base-size model can run for many minutes (or not end); past this
@@ -61,7 +63,7 @@ class Route:
 class Bench:
     """What every peer shares: architecture, shapes, a work directory, the saved HF model."""
 
-    family: str
+    family: PeerFamily
     config: dict
     shapes: list[tuple[int, int]]
     work: Path
@@ -79,7 +81,7 @@ class Bench:
             import torch
 
             torch.manual_seed(0)
-            hf_class(self.family)(hf_config(self.family, self.config)).save_pretrained(path)
+            hf_class(self.family)(self.family.hf_config(self.config)).save_pretrained(path)
         return path
 
     def torch_reference(self) -> Reference:
@@ -90,7 +92,7 @@ class Bench:
             torch.set_num_threads(threads())
             model = hf_class(self.family).from_pretrained(self.hf_dir()).eval()
             self._reference = self.reference_of("hf_torch fp32", hf_encoder(model, self.family),
-                                                hf_generator(model) if self.family == "t5" else None)
+                                                hf_generator(model) if self.family.generates else None)
             del model
             gc.collect()
         return self._reference
@@ -101,39 +103,17 @@ class Bench:
         return Reference(name, encoder, tokens)
 
 
-def hf_config(family: str, config: dict):
-    """The Hugging Face config of a seed preset's architecture."""
+def hf_class(family: PeerFamily):
     import transformers
 
-    if family == "deberta_v3":
-        return transformers.DebertaV2Config(
-            vocab_size=config["vocabulary_size"], hidden_size=config["hidden_dim"],
-            num_hidden_layers=config["num_layers"], num_attention_heads=config["num_heads"],
-            intermediate_size=config["intermediate_dim"], max_position_embeddings=config["max_sequence_length"],
-            relative_attention=True, position_buckets=config["bucket_size"], norm_rel_ebd="layer_norm",
-            share_att_key=True, pos_att_type=["p2c", "c2p"], position_biased_input=False,
-            hidden_act="gelu", layer_norm_eps=1e-7, type_vocab_size=0,
-        )
-    return transformers.T5Config(
-        vocab_size=config["vocabulary_size"], d_model=config["hidden_dim"], d_kv=config["key_value_dim"],
-        d_ff=config["intermediate_dim"], num_layers=config["num_layers"], num_heads=config["num_heads"],
-        feed_forward_proj="gated-gelu" if config["use_gated_activation"] else "relu",
-        tie_word_embeddings=config["tie_embedding_weights"], decoder_start_token_id=0,
-        pad_token_id=0, eos_token_id=1,
-    )
+    return getattr(transformers, family.hf_model)
 
 
-def hf_class(family: str):
-    import transformers
-
-    return transformers.DebertaV2Model if family == "deberta_v3" else transformers.T5ForConditionalGeneration
-
-
-def hf_encoder(model, family: str) -> Encode:
+def hf_encoder(model, family: PeerFamily) -> Encode:
     """Encoder output as numpy; works for PyTorch, Optimum ORTModel and optimum-intel OVModel alike."""
     import torch
 
-    encoder = model if family == "deberta_v3" else model.get_encoder()
+    encoder = family.hf_encoder(model)
 
     def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -159,7 +139,7 @@ def hf_generator(model) -> Encode:
 
 def hf_route(bench: Bench, model, precision: str = "fp32", **notes: Any) -> Route:
     """A Route for any model with the transformers API, against the PyTorch fp32 reference."""
-    generate = hf_generator(model) if bench.family == "t5" else None
+    generate = hf_generator(model) if bench.family.generates else None
     return Route(hf_encoder(model, bench.family), bench.torch_reference(), precision, generate, notes)
 
 
@@ -176,7 +156,7 @@ def measure(route: Route, bench: Bench) -> Iterator[dict]:
         ids, mask = bench.inputs(1, GENERATE_INPUT)
         tokens = route.generate(ids, mask)
         yield {"measure": "greedy_generate", "batch": 1, "sequence": GENERATE_INPUT, "new_tokens": GENERATE_TOKENS,
-               **common, "token_agreement": agreement(tokens, route.reference.tokens),
+               **common, "token_agreement": agreement(tokens, route.reference.tokens, bench.family.end_token),
                **time_call(lambda: route.generate(ids, mask), warmup=1, runs=5)}
 
 
@@ -201,12 +181,11 @@ def keras_tf(bench: Bench, jit: bool) -> Route:
     tf.config.threading.set_intra_op_parallelism_threads(threads())
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(0)
-    cls = keras_hub.models.DebertaV3Backbone if bench.family == "deberta_v3" else keras_hub.models.T5Backbone
-    backbone = cls(**bench.config)
-    names = ("token_ids", "padding_mask") if bench.family == "deberta_v3" else ("encoder_token_ids", "encoder_padding_mask")
-    if bench.family == "t5":
-        outputs = backbone.output["encoder_sequence_output"]
-        backbone = keras.Model({n: backbone.input[n] for n in names}, outputs)
+    family = bench.family
+    backbone = getattr(keras_hub.models, family.keras_backbone)(**bench.config)
+    names = family.keras_inputs
+    if family.keras_output is not None:  # a backbone of several outputs: keep the encoder's
+        backbone = keras.Model({n: backbone.input[n] for n in names}, backbone.output[family.keras_output])
 
     def encoder(jit_compile: bool) -> Encode:
         function = tf.function(lambda feeds: backbone(feeds, training=False), jit_compile=jit_compile)
@@ -224,25 +203,22 @@ def optimum_export(bench: Bench) -> Path:
     from optimum.exporters.onnx import main_export
 
     path = bench.work / "onnx"
-    task = "feature-extraction" if bench.family == "deberta_v3" else "text2text-generation-with-past"
-    main_export(str(bench.hf_dir()), output=str(path), task=task, do_validation=False)
+    main_export(str(bench.hf_dir()), output=str(path), task=bench.family.optimum_task, do_validation=False)
     return path
 
 
 def ort_load(bench: Bench, directory: Path, **kwargs: Any):
     import onnxruntime as ort
-    from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSeq2SeqLM
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads(), 1
-    loader = ORTModelForFeatureExtraction if bench.family == "deberta_v3" else ORTModelForSeq2SeqLM
+    loader = getattr(importlib.import_module("optimum.onnxruntime"), bench.family.ort_model)
     model = loader.from_pretrained(directory, session_options=options, provider="CPUExecutionProvider", **kwargs)
-    # optimum-onnx 0.1.0 sizes the empty KV cache with hidden_size // num_heads,
-    # which is wrong for T5 1.1 (6 heads x d_kv 64 = 384 != 512): generation then
-    # fails with "Got invalid dimensions for input: past_key_values...". Use d_kv.
-    decoder = getattr(model, "decoder", None)
-    if bench.family == "t5" and decoder is not None and hasattr(decoder, "embed_size_per_head"):
-        decoder.embed_size_per_head = bench.config["key_value_dim"]
+    # The family's per-head size where Optimum's own guess for the empty KV cache is wrong
+    # (benchmarks/peer_families.py, T5's head_size_key).
+    decoder, key = getattr(model, "decoder", None), bench.family.head_size_key
+    if key is not None and decoder is not None and hasattr(decoder, "embed_size_per_head"):
+        decoder.embed_size_per_head = bench.config[key]
     return model
 
 
@@ -275,8 +251,8 @@ def optimum_ort_int8(bench: Bench) -> Route:
 def optimum_ort_o2(bench: Bench) -> Route:
     """ORTOptimizer O2, in a child process killed past O2_TIME_LIMIT_S (all files together).
 
-    ORTOptimizer refuses T5's merged decoder (with and without cache in one graph, behind
-    an If), so this route drops it and runs the two separate decoders, as its users must.
+    Files ORTOptimizer refuses (the family's o2_drop: T5's merged decoder) are left out,
+    and the rest loaded with the family's o2_load options, as its users must.
     """
     import time
 
@@ -297,9 +273,9 @@ def optimum_ort_o2(bench: Bench) -> Route:
             last = (run.stderr.strip().splitlines() or ["no output"])[-1]
             raise SystemExit(f"ORTOptimizer O2 failed on {model.name}: {last}")
 
-    path = derived_export(bench, "onnx_o2", optimize, drop=("decoder_model_merged.onnx",))
+    path = derived_export(bench, "onnx_o2", optimize, drop=bench.family.o2_drop)
     seconds = round(time.monotonic() - began[0], 1)
-    model = ort_load(bench, path, **({"use_merged": False} if bench.family == "t5" else {}))
+    model = ort_load(bench, path, **bench.family.o2_load)
     return hf_route(bench, model, optimize_seconds=seconds, optimize_limit_s=O2_TIME_LIMIT_S)
 
 
@@ -322,16 +298,9 @@ def ov_config(precision: str) -> dict[str, str]:
             "PERFORMANCE_HINT": "LATENCY"}
 
 
-def ov_class(family: str):
-    from optimum.intel import OVModelForFeatureExtraction, OVModelForSeq2SeqLM
-
-    return OVModelForFeatureExtraction if family == "deberta_v3" else OVModelForSeq2SeqLM
-
-
 def ov_load(bench: Bench, source: Path, precision: str = "f32", **kwargs: Any):
-    # stateful=False: optimum-intel's stateful T5 export fails with OpenVINO 2026.4.
-    extra = {"stateful": False} if bench.family == "t5" else {}
-    return ov_class(bench.family).from_pretrained(source, ov_config=ov_config(precision), **extra, **kwargs)
+    loader = getattr(importlib.import_module("optimum.intel"), bench.family.ov_model)
+    return loader.from_pretrained(source, ov_config=ov_config(precision), **bench.family.ov_load, **kwargs)
 
 
 def ov_route(bench: Bench, model, precision: str) -> Route:
@@ -418,7 +387,7 @@ PEERS: dict[str, Callable[[Bench], Route]] = {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("peer", choices=sorted(PEERS))
-    parser.add_argument("--family", required=True)
+    parser.add_argument("--family", required=True, choices=sorted(FAMILIES))
     parser.add_argument("--config", required=True, help="backbone config as JSON")
     parser.add_argument("--shapes", required=True, help="e.g. 1x128,8x512")
     args = parser.parse_args()
@@ -427,7 +396,7 @@ def main() -> None:
     os.environ.setdefault("USE_TF", "0")
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     with tempfile.TemporaryDirectory() as work:
-        bench = Bench(args.family, json.loads(args.config), shapes, Path(work))
+        bench = Bench(FAMILIES[args.family], json.loads(args.config), shapes, Path(work))
         for row in measure(PEERS[args.peer](bench), bench):
             print("ROW " + json.dumps({"backend": args.peer, **row}), flush=True)
 

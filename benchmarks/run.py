@@ -93,6 +93,8 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]],
 
     manifest = json.loads((artifact / "manifest.json").read_text())
     keras = keras_parity(manifest)
+    # Generation is timed with the end token disabled (generation_calls); agreement stops at it.
+    end = (manifest.get("generation") or {}).get("end_token_id", -1)
     rows = []
     for backend in backends:
         if {"onnxruntime": "onnx"}.get(backend, backend) not in manifest["formats"]:
@@ -103,7 +105,7 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]],
         for fields, call in calls(model, shapes):
             row = {**fields, **common}
             if reference is not None:
-                row.update(compare(call(), reference[row_key(fields)]), fidelity_reference=REFERENCE_NAME)
+                row.update(compare(call(), reference[row_key(fields)], end), fidelity_reference=REFERENCE_NAME)
             rows.append({**row, **time_call(call, **TIMING.get(fields["measure"], {}))})
     return rows
 
@@ -161,10 +163,11 @@ def generation_calls(model) -> Iterator[tuple[dict, Callable[[], Any]]]:
         yield {"measure": "decoder_step", "batch": 1, "cache_length": 257, "position": position}, step
 
 
-def compare(got: Any, want: Any) -> dict:
-    """Token agreement for generated ids, else min cosine and max abs diff."""
+def compare(got: Any, want: Any, end: int) -> dict:
+    """Token agreement for generated ids (each row up to the end token `end`), else min
+    cosine and max abs diff."""
     if isinstance(want, np.ndarray) and np.issubdtype(want.dtype, np.integer):
-        return {"token_agreement": agreement(got, want)}
+        return {"token_agreement": agreement(got, want, end)}
     return fidelity(got, want)
 
 

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     fn()
                     times[name].append((time.perf_counter() - start) * 1e3)
             a, b = median(times["one_graph"]), median(times["generate"])
-            share = agreement(got, want)
+            share = agreement(got, want, end)
             print(f"{batch:>5} {beams:>5} {a:>13.2f} {b:>12.2f} {a / b:>12.2f} {share:>9.4f}")
             rows.append({**base, "benchmark": "search", "artifact": str(args.artifact), "batch": batch, "num_beams": beams,
                          "prompt_tokens": args.prompt, "new_tokens": args.new_tokens, "intra_op_threads": args.threads,

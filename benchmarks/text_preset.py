@@ -14,15 +14,12 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import sys
 from pathlib import Path
 
-# Special pieces as each family's keras_hub tokenizer expects them.
-PIECES = {
-    "deberta_v3": dict(pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]",
-                       unk_piece="[UNK]", user_defined_symbols="[MASK]"),
-    "t5": dict(pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>"),
-}
-TOKENIZERS = {"deberta_v3": "DebertaV3Tokenizer", "t5": "T5Tokenizer"}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Special pieces and tokenizer class per family, as each keras_hub tokenizer expects them.
+from benchmarks.tiny import PIECES, TOKENIZERS  # noqa: E402
 
 
 def corpus(lines: int = 20000, seed: int = 0) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from artifact.agreement import agreement_rate, forced_agreement  # the one definition, shared with benchmarks/
 from export.errors import GenerationAgreementError
 from export.formats import Runner
 from export.manifest import generation_ids, graph_entries
@@ -99,16 +100,6 @@ def teacher_forced(decoder: CachedDecoder, tokens: np.ndarray, ids: TokenIds) ->
     return choices
 
 
-def forced_agreement(reference: np.ndarray, choices: np.ndarray, end: int) -> tuple[float, int]:
-    """Share of next-token choices equal to the reference, up to each reference row's end."""
-    matched = total = 0
-    for want, got in zip(reference, choices):
-        length = len(_until_end(want, end))
-        matched += int(np.sum(want[:length] == got[:length]))
-        total += length
-    return (matched / total if total else 1.0), total
-
-
 def _prompts(vocabulary: int, ids: TokenIds) -> tuple[np.ndarray, np.ndarray]:
     """Random prompts of PROMPT_LENGTHS tokens (no special ids), right-padded into one batch."""
     rng = np.random.default_rng(2024)
@@ -116,20 +107,3 @@ def _prompts(vocabulary: int, ids: TokenIds) -> tuple[np.ndarray, np.ndarray]:
     mask = np.arange(max(PROMPT_LENGTHS))[None, :] < np.array(PROMPT_LENGTHS)[:, None]
     prompts = rng.integers(low, vocabulary, size=mask.shape) * mask
     return prompts.astype(np.int32), mask.astype(np.int32)
-
-
-def agreement_rate(expected: np.ndarray, actual: np.ndarray, end: int) -> tuple[float, int]:
-    """Share of positions where the tokens match, over each row's longer decoded length."""
-    matched = total = 0
-    for want, got in zip(expected, actual):
-        want, got = _until_end(want, end), _until_end(got, end)
-        length = max(len(want), len(got))
-        width = min(len(want), len(got))
-        matched += int(np.sum(want[:width] == got[:width]))
-        total += length
-    return (matched / total if total else 1.0), total
-
-
-def _until_end(tokens: np.ndarray, end: int) -> np.ndarray:
-    stops = np.flatnonzero(tokens == end)
-    return tokens[: stops[0] + 1] if stops.size else tokens

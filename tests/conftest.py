@@ -9,10 +9,8 @@ the other reads the directory it left.
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
-import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,55 +21,12 @@ import pytest
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-WORDS = (
-    "the quick brown fox jumps over lazy dog model export graph tensor runtime "
-    "token vocabulary sentence piece encoder decoder attention layer weight bias "
-    "numbers 0 1 2 3 4 5 6 7 8 9 über café naïve 東京 données"
-).split()
-
-# Tiny architectures: seconds to build, trace and convert.
-TINY_DEBERTA = dict(
-    vocabulary_size=120, num_layers=2, num_heads=2, hidden_dim=16,
-    intermediate_dim=32, max_sequence_length=64, bucket_size=8,
+# The tiny models are built by benchmarks/tiny.py, which benchmarks/fuzz.py and kill_export.py
+# share; tests import these names from here.
+from benchmarks.tiny import (  # noqa: E402,F401
+    DEBERTA_PIECES, T5_PIECES, TINY_DEBERTA, TINY_T5, classifier_preset, corpus, masked_lm_preset,
+    preset_tokenizer, run_export, save_preset, train_vocabulary,
 )
-TINY_T5 = dict(
-    vocabulary_size=120, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-    key_value_dim=6, activation="gelu", use_gated_activation=True, tie_embedding_weights=False,
-)
-
-
-# Special pieces of the tiny sentencepiece vocabularies, as each tokenizer expects them.
-DEBERTA_PIECES = dict(
-    pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]",
-    unk_piece="[UNK]", user_defined_symbols="[MASK]",
-)
-T5_PIECES = dict(pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>")
-
-SYLLABLES = "ka to mi re su no ha ki lo pe da vu zen mar tis ol ex in".split()
-
-
-def corpus(lines: int = 400, seed: int = 0) -> list[str]:
-    """A few hundred lines of real and made-up words: enough pieces for a tiny vocabulary."""
-    rng = random.Random(seed)
-    words = WORDS + ["".join(rng.choices(SYLLABLES, k=rng.randint(1, 3))) for _ in range(300)]
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 14))) for _ in range(lines)]
-
-
-def train_vocabulary(vocab_size: int, **pieces) -> bytes:
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus()),
-        model_writer=model,
-        vocab_size=vocab_size,
-        model_type="unigram",
-        character_coverage=1.0,
-        minloglevel=2,
-        **pieces,
-    )
-    return model.getvalue()
-
 
 ROOT = Path(__file__).resolve().parents[1]
 _TREE = pytest.StashKey[str | None]()
@@ -146,36 +101,6 @@ def t5_vocabulary() -> bytes:
     return train_vocabulary(TINY_T5["vocabulary_size"], **T5_PIECES)
 
 
-def save_preset(
-    directory: Path,
-    backbone_class: str,
-    config: dict,
-    tokenizer_class: str | None,
-    proto: bytes | None,
-    scramble: float | None = None,
-) -> Path:
-    """Build, optionally redraw every matrix from N(0, scramble), and save a preset.
-
-    Freshly initialised tiny T5s decode the same token forever; redrawn weights
-    give varied greedy and beam outputs, which generation parity needs.
-    """
-    import keras
-    import keras_hub
-    import numpy as np
-
-    keras.utils.set_random_seed(7)
-    backbone = getattr(keras_hub.models, backbone_class)(**config)
-    if scramble:
-        rng = np.random.default_rng(7)
-        for variable in backbone.weights:
-            if len(variable.shape) >= 2:
-                variable.assign(rng.normal(0, scramble, variable.shape).astype("float32"))
-    backbone.save_to_preset(str(directory))
-    if proto is not None:
-        getattr(keras_hub.models, tokenizer_class)(proto=proto).save_to_preset(str(directory))
-    return directory
-
-
 @pytest.fixture(scope="session")
 def tiny_deberta_preset(tmp_path_factory, deberta_vocabulary) -> Path:
     return built_once(tmp_path_factory, "tiny_deberta", lambda d: save_preset(
@@ -197,13 +122,6 @@ def tied_t5_artifact(tmp_path_factory, t5_vocabulary) -> Path:
         return run_export(path, directory / "graphs", formats=["onnx", "openvino"])
 
     return built_once(tmp_path_factory, "tied_t5_artifact", build)
-
-
-def run_export(preset: Path | str, out: Path, **kwargs) -> Path:
-    from export.pipeline import export_model
-    from export.progress import Progress
-
-    return export_model(str(preset), out=out, progress=Progress(stream=None), **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -284,46 +202,6 @@ def artifact(request) -> Path:
     return request.getfixturevalue(f"{request.param}_artifact")
 
 
-def preset_tokenizer(kind: str, preset: Path):
-    import keras_hub
-
-    return getattr(keras_hub.models, kind).from_preset(str(preset))
-
-
-def classifier_preset(path: Path, deberta_preset: Path):
-    """A 3-class DeBERTa classifier trained for a few steps, saved with save_to_preset: (task, path)."""
-    import keras
-    import keras_hub
-    import numpy as np
-
-    keras.utils.set_random_seed(11)
-    preprocessor = keras_hub.models.DebertaV3TextClassifierPreprocessor(
-        tokenizer=preset_tokenizer("DebertaV3Tokenizer", deberta_preset), sequence_length=24
-    )
-    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(deberta_preset))
-    task = keras_hub.models.DebertaV3TextClassifier(backbone=backbone, num_classes=3, preprocessor=preprocessor)
-    texts = corpus(64, seed=1)
-    labels = np.array([len(t.split()) % 3 for t in texts])
-    task.fit(x=texts, y=labels, batch_size=16, epochs=2, verbose=0)
-    task.save_to_preset(str(path))
-    return task, path
-
-
-def masked_lm_preset(path: Path, deberta_preset: Path):
-    """A DeBERTa masked LM with its preprocessor, saved with save_to_preset: (task, path)."""
-    import keras
-    import keras_hub
-
-    keras.utils.set_random_seed(12)
-    preprocessor = keras_hub.models.DebertaV3MaskedLMPreprocessor(
-        tokenizer=preset_tokenizer("DebertaV3Tokenizer", deberta_preset), sequence_length=24, mask_selection_length=4
-    )
-    backbone = keras_hub.models.DebertaV3Backbone.from_preset(str(deberta_preset))
-    task = keras_hub.models.DebertaV3MaskedLM(backbone=backbone, preprocessor=preprocessor)
-    task.save_to_preset(str(path))
-    return task, path
-
-
 class LazyTask(tuple):
     """(task, value): the Keras task is loaded from its saved preset only when a test reads it.
 
@@ -367,23 +245,6 @@ def masked_lm(tmp_path_factory, tiny_deberta_preset):
 
     artifact = built_once(tmp_path_factory, "masked_lm", build)
     return LazyTask("DebertaV3MaskedLM", artifact.parents[2] / "tiny_masked_lm", artifact)
-
-
-def tiny_artifacts(root: Path) -> dict[str, Path]:
-    """The tests' tiny artifacts outside pytest (benchmarks/fuzz.py): name -> artifact directory."""
-    deberta_vocab = train_vocabulary(TINY_DEBERTA["vocabulary_size"], **DEBERTA_PIECES)
-    t5_vocab = train_vocabulary(TINY_T5["vocabulary_size"], **T5_PIECES)
-    deberta = save_preset(root / "presets" / "tiny_deberta", "DebertaV3Backbone", TINY_DEBERTA, "DebertaV3Tokenizer", deberta_vocab)
-    t5 = save_preset(root / "presets" / "tiny_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocab, scramble=0.3)
-    _, classifier = classifier_preset(root / "presets" / "tiny_classifier", deberta)
-    _, masked = masked_lm_preset(root / "presets" / "tiny_masked_lm", deberta)
-    out = root / "graphs"
-    return {
-        "deberta": run_export(deberta, out, formats=["onnx", "openvino"]),
-        "t5": run_export(t5, out, formats=["onnx"]),
-        "classifier": run_export(classifier, out, formats=["onnx"]),
-        "masked_lm": run_export(masked, out, formats=["onnx"]),
-    }
 
 
 @pytest.fixture(scope="session")

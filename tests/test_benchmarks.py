@@ -6,6 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
@@ -131,3 +134,24 @@ def test_export_memory_table_has_one_row_per_measured_preset():
     lines = table().splitlines()
     assert lines[0].startswith("| preset | float32 weights") and len(lines) >= 3
     assert all(line.count("|") == 7 for line in lines)
+
+
+def test_bench_token_agreement_stops_at_the_end_token_as_export_counts_it():
+    from artifact.agreement import agreement_rate
+    from benchmarks.common import agreement
+
+    want = np.array([[5, 6, 1, 7, 7], [4, 4, 4, 4, 4]])
+    got = np.array([[5, 6, 1, 9, 9], [4, 4, 9, 4, 4]])  # row 0 differs only after its end token
+    assert agreement(got, want, end=1) == round(agreement_rate(want, got, end=1)[0], 4) == round(7 / 8, 4)
+    assert agreement(got, want, end=-1) == 0.7  # no end token: every position counts
+    with pytest.raises(ValueError, match="differ in rows"):
+        agreement(got[:1], want, end=1)
+
+
+def test_every_exported_family_has_a_peer_entry():
+    from benchmarks.peer_families import FAMILIES as PEER_FAMILIES
+    from export.families import FAMILIES
+
+    assert set(PEER_FAMILIES) == set(FAMILIES)
+    for name, peer in PEER_FAMILIES.items():  # a greedy_generate row exactly where the family generates
+        assert peer.generates == (FAMILIES[name].generation is not None), name

@@ -12,7 +12,7 @@ import runtime
 from conftest import TINY_T5, run_export, save_preset
 from schema_doc import undocumented_keys
 from export.errors import ParityError, UnsupportedRequestError
-from export.fidelity import agreement_rate, forced_agreement
+from artifact.agreement import agreement_rate, forced_agreement
 from export.formats import formats_for
 from export.validate import Tolerance, cosine_similarity, tolerance
 
