@@ -10,20 +10,28 @@ Subgraphs (onnxruntime's T5 contract, onnxruntime/transformers/convert_generatio
 
 - encoder (the "new format": only the cross keys/values out): `encoder_input_ids`,
   `encoder_attention_mask` -> our `encoder` graph -> our `cross_attention_cache` graph
-  ([batch, layers, 2, encoder_sequence, heads, head_dim]) -> `present_key_cross_i`,
-  `present_value_cross_i` [batch, heads, encoder_sequence, head_dim] per layer. With this
-  format onnxruntime starts the decoder on the decoder start token with empty self pasts.
+  ([batch, layers, 2, encoder_sequence, heads, head_dim]) -> the whole cache, reshaped to
+  [batch, heads, layers * 2 * encoder_sequence, head_dim], as `present_key_cross_0`; the
+  other `present_*_cross_i` are [batch, heads, 1, head_dim] placeholders. With this format
+  onnxruntime starts the decoder on the decoder start token with empty self pasts.
 - decoder: `input_ids` [B, 1], `encoder_attention_mask`, `past_key_self_i`,
   `past_value_self_i` [B, heads, past, head_dim], `past_key_cross_i`, `past_value_cross_i`
-  -> the pasts, transposed to [B, past, heads, head_dim] and stacked, plus one zero slot,
-  become our `decoder_step`'s fixed-length cache (cache_sequence = past + 1), written at
-  cache_update_index = past -> `logits` [B, 1, vocab], `present_key_self_i`,
-  `present_value_self_i` [B, heads, past + 1, head_dim] sliced back out of its next cache.
+  -> the self pasts, transposed to [B, past, heads, head_dim] and stacked, plus one zero
+  slot, become our `decoder_step`'s fixed-length cache (cache_sequence = past + 1), written
+  at cache_update_index = past; `past_key_cross_0` reshaped back is its cross cache ->
+  `logits` [B, 1, vocab], `present_key_self_i`, `present_value_self_i`
+  [B, heads, past + 1, head_dim] sliced back out of its next cache.
 
 Our graphs' nodes are inlined with prefixes ("encoder/", "cross_cache/", "step/").
 Initializers both subgraphs use (same name, same bytes: the token embedding, shared
 constants) are stored once, in the main graph, as "shared/<name>"; subgraphs see
 outer-scope values. The others stay in their subgraph.
+
+Why the cross cache travels whole: onnxruntime hands the encoder's cross outputs to every
+decoder call unchanged (expanded along the batch axis for beams) and reads only the heads
+count from them (dim 1 of the first). Restacking the per-layer tensors into our layout at
+every step copied the whole cross cache per token (6 MB per step for t5_1.1_small at batch 4,
+64 encoder tokens); a reshape of the stacked cache copies nothing.
 
 Found by experiment (onnxruntime 1.31; tests/test_onnx_text_search.py, and probes with a decoding
 step whose end-token logit is biased so that rows end at varied steps):
@@ -186,17 +194,21 @@ def _kv_names(kind: str, layers: int, side: str) -> list[list[str]]:
 
 
 def _encoder_graph(encoder, cross, parts, layout: CacheLayout, shared, outer) -> onnx.GraphProto:
+    """The whole cross cache leaves as `present_key_cross_0` (a reshape, no copy); the other
+    cross outputs are [batch, heads, 1, head_dim] placeholders. See the module docstring."""
     b = GraphBuilder("search_encoder/")
     initializers: list[onnx.TensorProto] = []
     encoded = _inline(b, encoder, "encoder/", {parts.encoder_ids: "encoder_input_ids", parts.encoder_mask: "encoder_attention_mask"},
                       shared, initializers, outer)
     kv = _inline(b, cross, "cross_cache/", {parts.cross_hidden: encoded[parts.encoder_hidden]}, shared, initializers, outer)
-    cache = kv[parts.cross_kv]
-    outputs = []
-    for layer, pair in enumerate(_kv_names("cross", layout.layers, "present")):
-        for kind, name in enumerate(pair):
-            b.op("Transpose", _split_cache(b, cache, layer, kind), perm=[0, 2, 1, 3], name=name)
-            outputs.append(tensor_info(name, TensorProto.FLOAT, ["batch", layout.heads, "encoder_sequence", layout.head_dim]))
+    H, D = layout.heads, layout.head_dim
+    names = [name for pair in _kv_names("cross", layout.layers, "present") for name in pair]
+    b.op("Reshape", kv[parts.cross_kv], b.const([0, H, -1, D], np.int64), name=names[0])
+    outputs = [tensor_info(names[0], TensorProto.FLOAT, ["batch", H, "cross_rows", D])]
+    placeholder_shape = b.op("Concat", b.op("Shape", "encoder_input_ids", start=0, end=1), b.const([H, 1, D], np.int64), axis=0)
+    for name in names[1:]:
+        b.op("ConstantOfShape", placeholder_shape, value=numpy_helper.from_array(np.zeros([1], np.float32)), name=name)
+        outputs.append(tensor_info(name, TensorProto.FLOAT, ["batch", H, 1, D]))
     return helper.make_graph(
         b.nodes, "t5_encoder",
         [tensor_info("encoder_input_ids", TensorProto.INT32, ["batch", "encoder_sequence"]),
@@ -220,7 +232,7 @@ def _decoder_graph(step, parts, layout: CacheLayout, shared, outer) -> onnx.Grap
         parts.step_mask: "encoder_attention_mask",
         parts.step_cache: cache,
         parts.step_index: index,
-        parts.step_cross_kv: _stack(b, cross_past),
+        parts.step_cross_kv: b.op("Reshape", cross_past[0][0], b.const([0, L, 2, -1, H, D], np.int64)),
     }
     initializers: list[onnx.TensorProto] = []
     out = _inline(b, step, "step/", feeds, shared, initializers, outer)
@@ -233,7 +245,9 @@ def _decoder_graph(step, parts, layout: CacheLayout, shared, outer) -> onnx.Grap
     inputs = [tensor_info("input_ids", TensorProto.INT32, ["batch", 1]),
               tensor_info("encoder_attention_mask", TensorProto.INT32, ["batch", "encoder_sequence"])]
     inputs += [tensor_info(n, TensorProto.FLOAT, ["batch", H, "past_sequence", D]) for pair in self_past for n in pair]
-    inputs += [tensor_info(n, TensorProto.FLOAT, ["batch", H, "encoder_sequence", D]) for pair in cross_past for n in pair]
+    cross_inputs = [n for pair in cross_past for n in pair]
+    inputs += [tensor_info(cross_inputs[0], TensorProto.FLOAT, ["batch", H, "cross_rows", D])]
+    inputs += [tensor_info(n, TensorProto.FLOAT, ["batch", H, 1, D]) for n in cross_inputs[1:]]
     return helper.make_graph(b.nodes, "t5_decoder", inputs, outputs, initializers + b.initializers)
 
 
