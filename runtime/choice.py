@@ -58,12 +58,12 @@ class Machine:
 class Choice:
     """What runtime.load runs: an artifact's dtype, the format read and the backend reading it, and why."""
 
+    directory: Path  # the artifact chosen: graphs/<preset>/<dtype>/
     dtype: str
     backend: str
     format: str
     reason: str
     skipped: tuple[str, ...] = field(default=())
-    directory: Path = Path()  # the artifact directory chosen
 
 
 def cpu_class(machine: Machine, rules: dict[str, Any] | None = None) -> str:
@@ -128,7 +128,7 @@ def choose(
             continue
         directory = root / each_dtype if preset else root
         reason = _reason(preset, each_dtype, each_backend, backend, fidelity, source, skipped)
-        return Choice(each_dtype, each_backend, fmt, reason, tuple(skipped), directory)
+        return Choice(directory, each_dtype, each_backend, fmt, reason, tuple(skipped))
     raise _nothing_fits(root, preset, dtypes, dtype, backend, fidelity, skipped)
 
 
