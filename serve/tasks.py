@@ -16,11 +16,12 @@ from runtime.tasks import registered
 
 # The runtime's tasks (runtime/tasks/), each module declaring what serving needs. In
 # order of preference when an artifact offers several (a seq2seq artifact also encodes).
-TASKS = tuple(sorted(registered(), key=lambda method: registered()[method].serving_rank))
+_REGISTERED = registered()
+TASKS = tuple(sorted(_REGISTERED, key=lambda method: _REGISTERED[method].serving_rank))
 # Tasks served on raw token ids as well as texts (fill_mask needs the text to find its mask tokens).
-IDS_TASKS = tuple(task for task in TASKS if registered()[task].serves_ids)
+IDS_TASKS = tuple(task for task in TASKS if _REGISTERED[task].serves_ids)
 # The task a python model serves, by the graph role that offers it (first match wins).
-TASK_ROLES = tuple((task, registered()[task].role) for task in TASKS)
+TASK_ROLES = tuple((task, _REGISTERED[task].role) for task in TASKS)
 
 
 def main_task(model) -> str:
