@@ -1,10 +1,12 @@
-"""Choose a preset's artifact for this machine: dtype x format x backend, by the table in choices.json.
+"""Choose what runtime.load runs on this machine: dtype x format x backend, by the table in choices.json.
 
+This is the one choice, and choices.json its one source of preference data.
 runtime.load("graphs/<preset>") collects the dtypes on disk (artifact/index.py),
 keeps those the requested fidelity admits (judged on the parity each recorded at
 export) and this CPU can run, and takes the first of the table's candidates for
 the machine's CPU class and the artifact's kind (encoder, or decoding step for
 generation artifacts). Every candidate passed over is in the reason.
+runtime.load("graphs/<preset>/<dtype>") ranks that one artifact's backends by the same table.
 `python -m runtime.choice [preset dir]` prints what this machine would use.
 """
 
@@ -18,11 +20,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from artifact.index import collect
+from artifact.index import collect, entry
 from artifact.machine import cpu_model_and_flags
-from artifact.schema import DECODING_STEP, ENCODER
-from runtime.backends import BACKENDS
+from artifact.schema import DECODING_STEP, ENCODER, MANIFEST
+from runtime.backends import BACKENDS, check_backend_name
 from runtime.errors import ArtifactError, BackendUnavailableError, DtypeMismatchError, InputError
+from runtime.manifest import read_manifest
 
 FIDELITIES = ("exact", "bounded", "any")
 
@@ -53,6 +56,9 @@ class Machine:
 
 @dataclass(frozen=True)
 class Choice:
+    """What runtime.load runs: an artifact's dtype, the format read and the backend reading it, and why."""
+
+    directory: Path  # the artifact chosen: graphs/<preset>/<dtype>/
     dtype: str
     backend: str
     format: str
@@ -95,41 +101,101 @@ def choose(
     machine: Machine | None = None,
     rules: dict[str, Any] | None = None,
 ) -> Choice:
-    """The artifact under preset directory `root` to load on `machine` (default: this one)."""
+    """What to load from `root` on `machine` (default: this one): the artifact and its backend.
+
+    `root` is a preset directory (graphs/<preset>/): each dtype on disk is a candidate,
+    passed over when `fidelity` or this CPU rules it out. Or it is one artifact
+    (graphs/<preset>/<dtype>/): only its backends are candidates, and, since the caller
+    named it, neither its recorded parity nor the CPU passes it over (the backend
+    refuses what it cannot run). Both are ranked by the same table (choices.json).
+    """
     if fidelity not in FIDELITIES:
         raise InputError(f"fidelity must be one of {FIDELITIES}; received {fidelity!r}.")
-    if backend != "auto" and backend not in BACKENDS:
-        raise BackendUnavailableError(f"Unknown backend {backend!r}; choose from auto, {', '.join(BACKENDS)}.")
+    check_backend_name(backend)
+    preset = is_preset_directory(root)
+    dtypes = _preset_dtypes(root, dtype) if preset else _artifact_dtype(root, dtype)
+    rules, machine = rules or table(), machine or Machine.this()
+    skipped = []
+    for each_dtype, each_backend, source in ranked(machine, dtypes, rules):
+        if (dtype is not None and each_dtype != dtype) or (backend != "auto" and each_backend != backend):
+            continue
+        fmt = BACKENDS[each_backend].format
+        if fmt not in dtypes[each_dtype]["formats"]:
+            continue
+        problem = _unfit(dtypes[each_dtype], fmt, each_dtype, each_backend, fidelity, machine, rules) if preset else None
+        if problem:
+            skipped.append(f"{each_dtype}/{each_backend}: {problem}")
+            continue
+        directory = root / each_dtype if preset else root
+        reason = _reason(preset, each_dtype, each_backend, backend, fidelity, source, skipped)
+        return Choice(directory, each_dtype, each_backend, fmt, reason, tuple(skipped))
+    raise _nothing_fits(root, preset, dtypes, dtype, backend, fidelity, skipped)
+
+
+def is_preset_directory(path: Path) -> bool:
+    """A preset directory holds <dtype>/manifest.json artifacts and is not an artifact itself."""
+    return not (path / MANIFEST).is_file() and path.is_dir() and any(path.glob(f"*/{MANIFEST}"))
+
+
+def ranked(machine: Machine, dtypes: dict[str, Any], rules: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (dtype, backend, where its rank comes from) candidate among `dtypes`, fastest first.
+
+    The table's candidates for the machine and the artifacts' graph kind come first; then
+    whatever else exists, by the table's fallback backend order, so a forced or unusual
+    choice is still judged the same way.
+    """
+    # The choice table's graph kinds are the graph roles that set an artifact's time.
+    kind = DECODING_STEP if any(d["generates"] for d in dtypes.values()) else ENCODER
+    order, source = candidates(machine, kind, rules)
+    fallback = rules["fallback"]["gpu" if machine.gpu else "cpu"]
+    rest = [(d, b) for d in dtypes for b in fallback["order"] if (d, b) not in order]
+    return [(d, b, source) for d, b in order if d in dtypes] + [
+        (d, b, f"the fallback order ({fallback['measured']})") for d, b in rest
+    ]
+
+
+def _preset_dtypes(root: Path, dtype: str | None) -> dict[str, Any]:
+    """dtype -> index record for each artifact under the preset directory `root`."""
     dtypes = collect(root)
     if not dtypes:
         raise ArtifactError(f"{root} holds no artifact (no <dtype>/manifest.json); export one with make export.")
     if dtype is not None and dtype not in dtypes:
         raise DtypeMismatchError(f"{root} has no {dtype} artifact (it has {sorted(dtypes)}); export it with DTYPE={dtype}.")
-    rules, machine = rules or table(), machine or Machine.this()
-    # The choice table's graph kinds are the graph roles that set an artifact's time.
-    kind = DECODING_STEP if any(d["generates"] for d in dtypes.values()) else ENCODER
-    order, source = candidates(machine, kind, rules)
-    # Then whatever else exists, so a forced or unusual choice is still judged the same way.
-    order += [(d, b) for d in dtypes for b in BACKENDS if (d, b) not in order]
-    skipped = []
-    for each_dtype, each_backend in order:
-        if (dtype is not None and each_dtype != dtype) or (backend != "auto" and each_backend != backend):
-            continue
-        record = dtypes.get(each_dtype)
-        fmt = BACKENDS[each_backend][2]
-        if record is None or fmt not in record["formats"]:
-            continue
-        problem = _unfit(record, fmt, each_dtype, each_backend, fidelity, machine, rules)
-        if problem:
-            skipped.append(f"{each_dtype}/{each_backend}: {problem}")
-            continue
-        rank = "the first candidate" if not skipped else "the first candidate left"
-        reason = f"{each_dtype} on {each_backend}: {rank} for fidelity={fidelity!r}, {source}"
-        if skipped:
-            reason += "; skipped " + "; ".join(skipped)
-        return Choice(each_dtype, each_backend, fmt, reason, tuple(skipped))
+    return dtypes
+
+
+def _artifact_dtype(root: Path, dtype: str | None) -> dict[str, Any]:
+    """{its dtype: its index record} for the one artifact `root`."""
+    manifest = read_manifest(root)
+    if dtype is not None and dtype != manifest["dtype"]:
+        raise DtypeMismatchError(
+            f"{root} holds {manifest['dtype']} graphs; dtype={dtype!r} was requested. "
+            f"Load {root.parent / dtype} instead (export it with DTYPE={dtype})."
+        )
+    return {manifest["dtype"]: entry(manifest)}
+
+
+def _reason(preset: bool, dtype: str, backend: str, requested: str, fidelity: str, source: str, skipped: list[str]) -> str:
+    if not preset:
+        why = "requested explicitly" if requested != "auto" else f"the first of this artifact's backends in {source}"
+        return f"the artifact directory given ({dtype}); backend {backend}: {why}"
+    rank = "the first candidate" if not skipped else "the first candidate left"
+    reason = f"{dtype} on {backend}: {rank} for fidelity={fidelity!r}, {source}"
+    return reason + ("; skipped " + "; ".join(skipped) if skipped else "")
+
+
+def _nothing_fits(root, preset, dtypes, dtype, backend, fidelity, skipped) -> BackendUnavailableError:
+    if not preset:
+        formats = next(iter(dtypes.values()))["formats"]
+        if backend == "auto":
+            return BackendUnavailableError(
+                f"No runtime backend reads this artifact's formats {formats}; export onnx or openvino."
+            )
+        return BackendUnavailableError(
+            f"Backend {backend!r} needs the {BACKENDS[backend].format} format; this artifact has {formats}."
+        )
     wanted = f"dtype={dtype!r}, backend={backend!r}, fidelity={fidelity!r}"
-    raise BackendUnavailableError(
+    return BackendUnavailableError(
         f"No artifact under {root} fits {wanted} on this machine ({sorted(dtypes)} exist): "
         + ("; ".join(skipped) or "none has a format that backend reads")
     )

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import sentencepiece as spm
 
+from runtime.manifest import resolve
+
 
 class Tokenizer:
     def __init__(self, path: Path, special_tokens: dict[str, dict]) -> None:
@@ -28,3 +30,11 @@ class Tokenizer:
     def token_id(self, name: str) -> int | None:
         """Id of a special token by attribute name (`pad_token`, `end_token`, ...)."""
         return self.special_tokens.get(name)
+
+
+def load_tokenizer(directory: Path, manifest: dict) -> Tokenizer | None:
+    """The artifact's tokenizer, or None when it has none (token-id inputs only)."""
+    entry = manifest.get("tokenizer")
+    if not entry:
+        return None
+    return Tokenizer(resolve(directory, entry["file"]), entry.get("special_tokens", {}))

@@ -7,14 +7,21 @@ chosen from its graph roles): generate, classify, fill_mask or encode.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from artifact.schema import CLASSIFIER, ENCODER, TOKEN_IDS
+from artifact.schema import TOKEN_IDS
+from runtime.tasks import registered
 
-# In order of preference when an artifact offers several (a seq2seq artifact also encodes).
-TASKS = ("generate", "classify", "fill_mask", "encode")
+# The runtime's tasks (runtime/tasks/), each module declaring what serving needs. In
+# order of preference when an artifact offers several (a seq2seq artifact also encodes).
+_REGISTERED = registered()
+TASKS = tuple(sorted(_REGISTERED, key=lambda method: _REGISTERED[method].serving_rank))
+# Tasks served on raw token ids as well as texts (fill_mask needs the text to find its mask tokens).
+IDS_TASKS = tuple(task for task in TASKS if _REGISTERED[task].serves_ids)
+# The task a python model serves, by the graph role that offers it (first match wins).
+TASK_ROLES = tuple((task, _REGISTERED[task].role) for task in TASKS)
 
 
 def main_task(model) -> str:
@@ -24,38 +31,9 @@ def main_task(model) -> str:
     raise ValueError(f"{model.path} offers no text task (graphs {model.graphs}); serve its graphs by ids instead.")
 
 
-def _generate(model, texts: Sequence[str], options: dict) -> list[dict[str, Any]]:
-    return [{"text": text} for text in model.generate(list(texts), max_new_tokens=int(options.get("max_new_tokens", 32)))]
-
-
-def _classify(model, texts: Sequence[str], options: dict) -> list[dict[str, Any]]:
-    result = model.classify(list(texts))
-    return [
-        {"label": str(label), "probabilities": probabilities, "logits": logits}
-        for label, probabilities, logits in zip(result["labels"], result["probabilities"], result["logits"])
-    ]
-
-
-def _fill_mask(model, texts: Sequence[str], options: dict) -> list[dict[str, Any]]:
-    results = model.fill_mask(list(texts), top_k=int(options.get("top_k", 5)))
-    return [
-        {"tokens": [[token for token, _ in slot] for slot in masks], "scores": [[score for _, score in slot] for slot in masks]}
-        for masks in results
-    ]
-
-
-def _encode(model, texts: Sequence[str], options: dict) -> list[dict[str, Any]]:
-    return [{"embedding": vectors} for vectors in model.encode(list(texts))]
-
-
-ON_TEXTS: dict[str, Callable[[Any, Sequence[str], dict], list[dict[str, Any]]]] = {
-    "generate": _generate, "classify": _classify, "fill_mask": _fill_mask, "encode": _encode,
-}
-
-
 def run_texts(model, task: str, texts: Sequence[str], options: dict | None = None) -> list[dict[str, Any]]:
     """One result dict per text, from one call of `task` on all of them."""
-    return ON_TEXTS[task](model, texts, options or {})
+    return model.tasks[task].serve_texts(texts, options or {})
 
 
 def generate_ids(model, rows: Sequence[np.ndarray], max_new_tokens: int) -> list[np.ndarray]:
@@ -71,13 +49,10 @@ def generate_ids(model, rows: Sequence[np.ndarray], max_new_tokens: int) -> list
 
 def run_graph_ids(model, task: str, rows: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
     """The task graph on token-id rows of any lengths, padded into one call; each row's outputs
-    cut back to its own length on the sequence axis."""
-    from runtime.roles import graph_with_role
-
-    role = {"encode": ENCODER, "classify": CLASSIFIER}.get(task)
-    if role is None:
+    cut back to its own length on the sequence axis (generation: generate_ids)."""
+    if task not in IDS_TASKS or task == "generate":  # generation: generate_ids
         raise ValueError(f"task {task!r} is served from texts only")
-    graph = graph_with_role(model.signature, role)
+    graph = model.tasks[task].graph
     spec = model.signature[graph]
     width = max(len(row) for row in rows)
     feeds = {}

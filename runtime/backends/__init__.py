@@ -1,52 +1,51 @@
-"""Backend registry and the `auto` choice."""
+"""The backend table: each runtime backend by name, with the manifest format it reads.
+
+This table is the one place a backend's format is written: `Backend.format` reads
+it, the choice (runtime/choice.py) reads it without importing any engine, and the
+export's validation finds the backend that reads a format here. Which backend to
+prefer is not here: it is data in runtime/choices.json.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from runtime.errors import BackendUnavailableError
 
-# name -> (module, class, the manifest format it reads). Imported on demand: each pulls in its own engine.
-BACKENDS = {
-    "onnxruntime": ("runtime.backends.onnxruntime", "OnnxRuntimeBackend", "onnx"),
-    "openvino": ("runtime.backends.openvino", "OpenVinoBackend", "openvino"),
-    "ort": ("runtime.backends.onnxruntime", "OrtFormatBackend", "ort"),
-    "xla_aot": ("runtime.backends.xla_aot", "XlaAotBackend", "xla_aot"),
+if TYPE_CHECKING:
+    from runtime.backends.base import Backend
+
+
+class BackendEntry(NamedTuple):
+    module: str  # imported on demand: each pulls in its own engine
+    class_name: str
+    format: str  # the manifest format (a key of manifest["formats"]) it reads
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "onnxruntime": BackendEntry("runtime.backends.onnxruntime", "OnnxRuntimeBackend", "onnx"),
+    "openvino": BackendEntry("runtime.backends.openvino", "OpenVinoBackend", "openvino"),
+    "ort": BackendEntry("runtime.backends.onnxruntime", "OrtFormatBackend", "ort"),
+    "xla_aot": BackendEntry("runtime.backends.xla_aot", "XlaAotBackend", "xla_aot"),
 }
-# On a CPU, which backend to prefer when the artifact has both. `make bench` on
-# deberta_v3_base_en (f32, 2 cores; benchmarks/results/summary_deberta_v3_base_en.md):
-# OpenVINO p50 178 ms vs onnxruntime 215 ms at 1x128, 5.8 s vs 11.9 s at 8x512.
-# XLA AOT last: its buckets pad every call, and it is there for C/C++ embedding.
-CPU_PREFERENCE = ("openvino", "onnxruntime", "ort", "xla_aot")
 
 
-def backend_class(name: str):
-    if name not in BACKENDS:
+def check_backend_name(name: str) -> None:
+    """Refuse a backend name that is neither "auto" nor in the table (the one place this is said)."""
+    if name != "auto" and name not in BACKENDS:
         raise BackendUnavailableError(f"Unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}.")
-    module, cls, _ = BACKENDS[name]
-    return getattr(importlib.import_module(module), cls)
 
 
-def choose(manifest: dict[str, Any], requested: str) -> tuple[str, str]:
-    """(backend name, reason) for `requested` ("auto" or a backend name)."""
-    formats = manifest["formats"]
-    if requested != "auto":
-        cls = backend_class(requested)
-        if cls.format not in formats:
-            raise BackendUnavailableError(
-                f"Backend {requested!r} needs the {cls.format} format; this artifact has {sorted(formats)}."
-            )
-        return requested, "requested explicitly"
-    if "onnx" in formats:
-        from runtime.backends.onnxruntime import cuda_available
+def backend_class(name: str) -> type[Backend]:
+    """The class of backend `name`, importing its engine now."""
+    check_backend_name(name)
+    if name == "auto":
+        raise BackendUnavailableError("backend='auto' names no class: runtime.choice.choose picks one.")
+    entry = BACKENDS[name]
+    return getattr(importlib.import_module(entry.module), entry.class_name)
 
-        if cuda_available():
-            return "onnxruntime", "a CUDA GPU is usable: onnxruntime with the CUDA provider"
-    for name in CPU_PREFERENCE:
-        if backend_class(name).format in formats:
-            return name, f"CPU only: {name} is the faster CPU backend available for this artifact"
-    raise BackendUnavailableError(
-        f"No runtime backend reads this artifact's formats {sorted(formats)}; "
-        "export onnx or openvino."
-    )
+
+def readers_of(fmt: str) -> list[str]:
+    """The backends that read manifest format `fmt`, in table order."""
+    return [name for name, entry in BACKENDS.items() if entry.format == fmt]

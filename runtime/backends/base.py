@@ -9,13 +9,14 @@ from typing import Any, Iterator
 import numpy as np
 
 from artifact.machine import available_cores
+from runtime.backends import BACKENDS
 from runtime.errors import ArtifactError, BackendUnavailableError
 from runtime.manifest import resolve
 
 
 class Backend(ABC):
-    #: the manifest's format key this backend reads
-    format: str = ""
+    #: this backend's key in BACKENDS (runtime/backends/__init__.py), whose entry says what it reads
+    name: str = ""
 
     def __init__(
         self,
@@ -29,6 +30,11 @@ class Backend(ABC):
         self.section = manifest["formats"][self.format]
         self.threads = threads or available_cores()
         self.precision = self.resolve_precision(precision)
+
+    @property
+    def format(self) -> str:
+        """The manifest format this backend reads (from the backend table)."""
+        return BACKENDS[self.name].format
 
     def graph_files(self) -> Iterator[tuple[str, Path]]:
         """(graph name, model file) for each graph of this backend's format, inside the artifact."""

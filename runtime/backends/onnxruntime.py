@@ -14,7 +14,7 @@ def cuda_available() -> bool:
 
 
 class OnnxRuntimeBackend(Backend):
-    format = "onnx"
+    name = "onnxruntime"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -67,4 +67,4 @@ class OnnxRuntimeBackend(Backend):
 class OrtFormatBackend(OnnxRuntimeBackend):
     """The same engine on the artifact's `.ort` files (onnxruntime's mobile format)."""
 
-    format = "ort"
+    name = "ort"

@@ -16,7 +16,7 @@ PRECISIONS = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16"
 
 
 class OpenVinoBackend(Backend):
-    format = "openvino"
+    name = "openvino"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -230,7 +230,7 @@ def missing_cpu_flags(required: list[str]) -> list[str]:
 
 
 class XlaAotBackend(Backend):
-    format = "xla_aot"
+    name = "xla_aot"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -7,16 +7,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from artifact.schema import CLASSIFIER, LOGITS, PADDING_MASK, TOKEN_IDS
-from runtime import tasks
 from runtime.errors import InputError
 from runtime.roles import name_of, tensor
+from runtime.tasks import Task, register
 from runtime.text import is_text_items
 
 
-class Classification(tasks.Task):
+@register
+class Classification(Task):
     role, method, what = CLASSIFIER, "classify", "a text classifier"
+    serving_rank, serves_ids = 2, True
 
     def classify(self, texts: Sequence) -> dict[str, Any]:
+        """Text classifier artifacts: strings or (text, text) pairs -> logits, probabilities, labels."""
         if not is_text_items(texts):
             raise InputError("classify takes a list of strings or of (text, text) pairs.")
         if not texts:
@@ -35,3 +38,10 @@ class Classification(tasks.Task):
         best = probabilities.argmax(axis=-1)
         labels = [names[i] if names else int(i) for i in best]
         return {"logits": logits, "probabilities": probabilities, "labels": labels}
+
+    def serve_texts(self, texts: Sequence[str], options: dict[str, Any]) -> list[dict[str, Any]]:
+        result = self.classify(list(texts))
+        return [
+            {"label": str(label), "probabilities": probabilities, "logits": logits}
+            for label, probabilities, logits in zip(result["labels"], result["probabilities"], result["logits"])
+        ]

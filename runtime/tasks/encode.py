@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from artifact.schema import ENCODER, HIDDEN, PADDING_MASK, TOKEN_IDS
-from runtime import tasks
 from runtime.errors import InputError
 from runtime.roles import tensor
+from runtime.tasks import Task, register
 from runtime.text import is_text_list
 
 
-class TextEncoding(tasks.Task):
+@register
+class TextEncoding(Task):
     role, method, what = ENCODER, "encode", "an encoder model"
+    serving_rank, serves_ids = 4, True
 
     def encode(self, texts: Sequence[str], max_length: int | None = None) -> list[np.ndarray]:
+        """Tokenize, pack, pad and run the encoder; one [length, hidden] array per text."""
         if not is_text_list(texts):
             raise InputError(f"encode takes a list of strings; received {type(texts).__name__}.")
         if not texts:
@@ -27,3 +30,6 @@ class TextEncoding(tasks.Task):
         outputs = self.model.run({ids["name"]: token_ids, mask_name: mask}, graph=self.graph)
         hidden = outputs[tensor(graphs, self.graph, "outputs", HIDDEN)["name"]]
         return [hidden[i, : int(m.sum())] for i, m in enumerate(mask)]
+
+    def serve_texts(self, texts: Sequence[str], options: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"embedding": vectors} for vectors in self.encode(list(texts))]

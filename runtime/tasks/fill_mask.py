@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from artifact.schema import LOGITS, MASKED_LM, PADDING_MASK, POSITIONS, TOKEN_IDS
-from runtime import tasks
 from runtime.errors import InputError
 from runtime.roles import name_of, tensor
+from runtime.tasks import Task, register
 from runtime.text import is_text_list
 
 
-class FillMask(tasks.Task):
+@register
+class FillMask(Task):
     role, method, what = MASKED_LM, "fill_mask", "a masked language model"
+    serving_rank = 3  # served from texts only: the mask tokens are found in the text
 
     def fill_mask(self, texts: Sequence[str], top_k: int = 1) -> list[list[list[tuple[str, float]]]]:
+        """Masked-LM artifacts: for each text, for each mask token, the top_k (token, probability)."""
         if not is_text_list(texts) or not texts:
             raise InputError("fill_mask takes a non-empty list of strings.")
         if not isinstance(top_k, int) or top_k < 1:
@@ -48,3 +51,10 @@ class FillMask(tasks.Task):
                 per_mask.append([(piece, float(probabilities[t])) for piece, t in zip(pieces, top)])
             results.append(per_mask)
         return results
+
+    def serve_texts(self, texts: Sequence[str], options: dict[str, Any]) -> list[dict[str, Any]]:
+        results = self.fill_mask(list(texts), top_k=int(options.get("top_k", 5)))
+        return [
+            {"tokens": [[token for token, _ in slot] for slot in masks], "scores": [[score for _, score in slot] for slot in masks]}
+            for masks in results
+        ]

@@ -8,11 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from artifact.schema import DECODING_STEP
-from runtime import tasks
 from runtime.errors import InputError
 from runtime.generation import CachedDecoder, TokenIds, beam_search, check_generation_memory, greedy
 from runtime.inputs import check_inputs
 from runtime.roles import DecodingGraphs
+from runtime.tasks import Task, register
 from runtime.text import is_text_list
 
 # One generate call decodes at most this many tokens: a bound on its time (a step per
@@ -21,8 +21,10 @@ from runtime.text import is_text_list
 MAX_NEW_TOKENS = 4096
 
 
-class Generation(tasks.Task):
+@register
+class Generation(Task):
     role, method, what = DECODING_STEP, "generate", "a generation model"
+    serving_rank, serves_ids = 1, True  # ids in: serve/tasks.py generate_ids
 
     @functools.cached_property
     def parts(self) -> DecodingGraphs:
@@ -38,6 +40,14 @@ class Generation(tasks.Task):
         length_penalty: float = 1.0,
         early_stopping: bool = True,
     ) -> list[str] | np.ndarray:
+        """Text-to-text generation for encoder-decoder artifacts.
+
+        `inputs`: a list of strings (needs the tokenizer; returns strings) or int encoder
+        token ids [batch, sequence]. Options: max_new_tokens=32, num_beams=1 (greedy),
+        padding_mask (token-id inputs; default all ones), length_penalty=1.0,
+        early_stopping=True. Ids come back as int32 [batch, new_len]: the tokens after the
+        decoder start token, up to and including the first end token, right-padded with the pad id.
+        """
         model, parts = self.model, self.parts
         ids = model.manifest.get("generation")
         if not ids:
@@ -93,6 +103,10 @@ class Generation(tasks.Task):
             return generated
         special = {tokens.end, tokens.pad, tokens.decoder_start}
         return model.tokenizer.detokenize([[t for t in row if t not in special] for row in generated])
+
+    def serve_texts(self, texts: Sequence[str], options: dict[str, Any]) -> list[dict[str, Any]]:
+        max_new_tokens = int(options.get("max_new_tokens", 32))
+        return [{"text": text} for text in self.generate(list(texts), max_new_tokens=max_new_tokens)]
 
 
 def _is_count(value: Any) -> bool:
