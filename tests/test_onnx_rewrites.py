@@ -213,7 +213,7 @@ def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path, rank):
 
 
 def test_registry_runs_the_passes_in_order_under_their_manifest_keys():
-    assert [(p.name, p.apply) for p in PASSES] == [
+    assert [(p.name, p) for p in PASSES] == [
         ("folded_constants", fold_constants),
         ("layer_norms", fuse_layer_norms),
         ("rms_norms", canonical_rms_norms),

@@ -22,51 +22,53 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from export.formats.onnx.graph import GraphIndex, drop_unused, sort_nodes
+from export.formats.onnx.graph import GraphIndex
+from export.formats.onnx.passes.base import Replacement, Rewrite, Rewriting
+
+_CONSTANTS = {"sqrt2": np.sqrt(2.0), "one": 1.0, "half": 0.5}
 
 
 def _near(value: np.ndarray | None, target: float) -> bool:
     return value is not None and value.size == 1 and abs(float(value.reshape(-1)[0]) - target) < 1e-6
 
 
-def canonical_gelu(model: onnx.ModelProto) -> int:
-    """Rewrite every match in place; returns how many."""
-    index = GraphIndex(model.graph)
-    constants = {"sqrt2": np.sqrt(2.0), "one": 1.0, "half": 0.5}
-    rewritten = 0
-    for erf in [n for n in model.graph.node if n.op_type == "Erf"]:
+class CanonicalGelu(Rewrite):
+    name = "gelus"
+    anchors = ("Erf",)
+    min_opset = 9  # Erf
+
+    def match(self, index: GraphIndex, erf: onnx.NodeProto) -> dict | None:
         scaled = index.producer(erf.input[0])
         if scaled is None or scaled.op_type != "Mul":
-            continue
+            return None
         neg = next((index.producer(i) for i in scaled.input if index.producer(i) is not None
                     and index.producer(i).op_type == "Neg"), None)
         if neg is None or not _near(index.constant(index.other_input(scaled, neg.output[0])), 0.5**0.5):
-            continue
+            return None
         x = neg.input[0]
         sub = index.single(erf.output[0], "Sub", lambda n: n.input[1] == erf.output[0])
         if sub is None or not _near(index.constant(sub.input[0]), 1.0):
-            continue
+            return None
         output = index.single(sub.output[0], "Mul")
         half = index.producer(index.other_input(output, sub.output[0])) if output else None
         if half is None or half.op_type != "Mul" or x not in half.input:
-            continue
+            return None
         if not _near(index.constant(index.other_input(half, x)), 0.5):
-            continue
-        name = erf.name
-        if not rewritten:
-            model.graph.initializer.extend(
-                numpy_helper.from_array(np.array(v, np.float32), f"gelu/{k}") for k, v in constants.items()
-            )
-        model.graph.node.remove(output)
-        model.graph.node.extend([
+            return None
+        return {"x": x, "output": output, "name": erf.name}
+
+    def shared(self) -> list[onnx.TensorProto]:
+        return [numpy_helper.from_array(np.array(v, np.float32), f"gelu/{k}") for k, v in _CONSTANTS.items()]
+
+    def replace(self, rewriting: Rewriting, match: dict) -> Replacement:
+        x, output, name = match["x"], match["output"], match["name"]
+        return Replacement(remove=[output], nodes=[
             helper.make_node("Div", [x, "gelu/sqrt2"], [f"{name}/scaled"], name=f"{name}/div"),
             helper.make_node("Erf", [f"{name}/scaled"], [f"{name}/erf"], name=f"{name}/erf"),
             helper.make_node("Add", [f"{name}/erf", "gelu/one"], [f"{name}/plus_one"], name=f"{name}/add"),
             helper.make_node("Mul", [x, f"{name}/plus_one"], [f"{name}/product"], name=f"{name}/mul"),
             helper.make_node("Mul", [f"{name}/product", "gelu/half"], list(output.output), name=f"{name}/half"),
         ])
-        rewritten += 1
-    if rewritten:
-        drop_unused(model.graph)
-        sort_nodes(model.graph)
-    return rewritten
+
+
+canonical_gelu = CanonicalGelu()
