@@ -323,7 +323,7 @@ def optimum_intel_int8_wo(bench: Bench) -> Route:
 
 
 def optimum_intel_int8_static(bench: Bench) -> Route:
-    """NNCF static int8 on optimum-intel's f32 IR, with our recipe (export/formats/openvino.py).
+    """NNCF static int8 on optimum-intel's f32 IR, with our recipe (export/formats/openvino/writer.py).
 
     The encoder (DeBERTa: the whole model) gets int8 activations and weights, ModelType.TRANSFORMER,
     SmoothQuant off, calibrated at 6, 29 and 61 tokens x 3 seeds; T5's decoders get

@@ -57,7 +57,7 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
 def export_artifact(preset: str, dtype: str, weights: str, out: Path, extra_formats: tuple[str, ...] = ()) -> tuple[Path, str | None]:
     """The artifact directory, exported unless present with every format asked for; and the
     error line if the export failed. `extra_formats` are opt-in formats added to the defaults."""
-    from export.formats import formats_for
+    from export.formats.dtypes import formats_for
 
     name = Path(preset).resolve().name if Path(preset).is_dir() else preset
     path = out / name / dtype

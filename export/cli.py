@@ -1,4 +1,4 @@
-"""python -m export PRESET [--dtype] [--formats] [--weights] [--out] | --list"""
+"""python -m export PRESET [--dtype] [--formats] [--weights] [--out] [format options] | --list"""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import errno
 import logging
 import sys
 
-from export.errors import ExportError
-from export.formats import FORMAT_NAMES, check_dtype, formats_for, parse_formats
-from export.formats.xla_aot import parse_buckets, parse_cache_lengths
+from export.errors import ExportError, UnsupportedRequestError
+from export.formats import FORMAT_NAMES, get_format
+from export.formats.dtypes import check_dtype, formats_for
 from export.presets import WEIGHTS_CHOICES
 
 
@@ -46,17 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="text_classifier, masked_lm or seq2seq_lm: export that keras_hub task for a hub preset "
         "(a task preset directory brings its own)",
     )
-    parser.add_argument(
-        "--buckets",
-        default="",
-        help="xla_aot static shapes, BATCHxSEQUENCE,... (default batch 1, 2, 4 x sequence 64, 128, 256, 512)",
-    )
-    parser.add_argument(
-        "--cache-lengths",
-        default="",
-        help="xla_aot self-attention cache lengths a decoding step is compiled for, each times each bucket "
-        "(default 32,128: generations of up to 128 new tokens)",
-    )
+    for name in FORMAT_NAMES:  # each format's own options (xla_aot: --buckets, --cache-lengths)
+        for option in get_format(name).OPTIONS:
+            parser.add_argument(f"--{option.name.replace('_', '-')}", default="", help=option.help)
     parser.add_argument(
         "--graphs", default="",
         help="opt-in graphs to add, comma-separated (T5: backbone, the whole encoder-decoder pass)",
@@ -65,6 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an unexpected error")
     return parser
+
+
+def parse_formats(text: str) -> list[str]:
+    """'onnx, saved_model' -> ['onnx', 'saved_model'], each checked, duplicates dropped."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UnsupportedRequestError(f"FORMATS is empty; choose from {', '.join(FORMAT_NAMES)}.")
+    for name in names:
+        get_format(name)  # raises, naming the supported formats
+    return list(dict.fromkeys(names))
+
+
+def format_options(args: argparse.Namespace) -> dict[str, dict]:
+    """{format: {option: value}} for the format options given on the command line, each parsed."""
+    options = {}
+    for name in FORMAT_NAMES:
+        given = {o.name: o.parse(getattr(args, o.name)) for o in get_format(name).OPTIONS if getattr(args, o.name)}
+        if given:
+            options[name] = given
+    return options
 
 
 def list_presets() -> str:
@@ -93,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         formats = parse_formats(args.formats) if args.formats else None  # None: all that can
         check_dtype(formats or formats_for(args.dtype), args.dtype)  # before TensorFlow's import
-        aot = {"buckets": parse_buckets(args.buckets)} if args.buckets else {}
-        if args.cache_lengths:
-            aot["cache_lengths"] = parse_cache_lengths(args.cache_lengths)
-        options = {"xla_aot": aot} if aot else {}
+        options = format_options(args)
         from export.pipeline import export_model
 
         path = export_model(

@@ -13,7 +13,8 @@ import numpy as np
 from artifact.schema import DECODING_STEP
 from export.errors import ConversionError, ExportError, PartialExportError, UnsupportedRequestError, raised_as
 from export.fidelity import check_generation, generation_reference
-from export.formats import ALL, ALL_DTYPES, DTYPES, check_dtype, formats_for, get_format, validation_runners
+from export.formats import get_format
+from export.formats.dtypes import ALL, ALL_DTYPES, check_dtype, formats_for, takes
 from export.index import write_index
 from export.manifest import build_manifest, finish_manifest, graph_entries, write_manifest
 from export import capacity
@@ -21,7 +22,7 @@ from export.presets import LoadedModel, load_model, parameter_count, release_mem
 from export.progress import Progress
 from export.side_files import write_side_files
 from export.staging import SCRATCH, staged_directory
-from export.validate import CASES, case_inputs, tolerance, validate_format
+from export.validate import CASES, case_inputs, tolerance, validate_format, validation_runners
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _requested_formats(formats: Sequence[str] | None, dtype: str, several: bool)
     if not formats:
         return formats_for(dtype)
     if several:
-        return [f for f in formats if dtype in DTYPES.get(f, {})]
+        return [f for f in formats if takes(f, dtype)]
     check_dtype(list(formats), dtype)
     return list(formats)
 
@@ -131,7 +132,7 @@ def _export_dtype(
         sections = {}
         signature = graph_entries(graphs)  # the manifest's graphs, as the runtime backends read them
         # Formats with a `prepare` (the float32 ONNX graph) convert the rest without Keras.
-        later = {name: m for name, m in modules.items() if hasattr(m, "prepare")}
+        later = {name: m for name, m in modules.items() if m.prepare is not None}
 
         def write(name: str) -> None:
             with _converting(progress, "convert", name):
@@ -156,7 +157,7 @@ def _export_dtype(
         parity = []
         for name in modules:
             with progress.stage(f"validate {name}"):
-                checked = getattr(modules[name], "validation_records", None)  # a format that checks itself in write
+                checked = modules[name].validation_records  # a format that checks itself in write
                 if checked is not None:
                     records = checked(sections[name])
                     parity += records
@@ -192,8 +193,7 @@ def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explici
     kept = []
     for name in formats:
         reason = loaded.family.refused_dtypes.get((name, dtype))
-        refusal = getattr(get_format(name), "refusal", None)  # a format's own limits on graphs
-        reason = reason or (refusal(loaded) if refusal else None)
+        reason = reason or get_format(name).refusal(loaded)  # a format's own limits on graphs
         if reason and explicit:
             raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
         if reason:
@@ -201,9 +201,9 @@ def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explici
         else:
             kept.append(name)
     # A format built on another's files needs that one's validation too (onnx_text embeds onnx's graphs).
-    required = [r for name in kept for r in getattr(get_format(name), "REQUIRES", ()) if r not in kept]
+    required = [r for name in kept for r in get_format(name).REQUIRES if r not in kept]
     for name in dict.fromkeys(required):
-        progress.log(f"adding {name}: {', '.join(n for n in kept if name in getattr(get_format(n), 'REQUIRES', ()))} embeds its graphs")
+        progress.log(f"adding {name}: {', '.join(n for n in kept if name in get_format(n).REQUIRES)} embeds its graphs")
     return list(dict.fromkeys(required)) + kept
 
 

@@ -7,7 +7,7 @@ Two function flavours:
   a graph with no large constants, which is what keeps the ONNX conversion small
   and fast: frozen into constants, each weight gets copied ~25 times inside the
   converter (22.6 GB peak for deberta_v3_base_en). The weight arguments become
-  ONNX initializers afterwards (see export/onnx/convert.py).
+  ONNX initializers afterwards (see export/formats/onnx/convert.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from export.families import GraphSpec
-from export.onnx.cache import OnnxGraphs
+from export.formats.onnx.cache import OnnxGraphs
 
 # keras_hub's T5 attention layers receive Keras masks they ignore by design;
 # the warning is noise on every trace.
@@ -66,7 +66,7 @@ class GraphSet:
     makes inputs for calibration, drawn apart from the validation cases.
     `scratch` is a private directory for intermediate files that formats share
     (the float32 ONNX graph OpenVINO converts from); `onnx` keeps track of the
-    ONNX graphs built there (export/onnx/build.py); `close` removes both.
+    ONNX graphs built there (export/formats/onnx/build.py); `close` removes both.
     """
 
     def __init__(self, loaded, scratch: Path | None = None) -> None:

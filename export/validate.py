@@ -7,16 +7,18 @@ converter saw. Checks run names, then shapes, then values, each failure typed.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from export.errors import ConversionError, ParityError
 from export.families.base import CACHE_INDEX, PADDING_MASK, POSITIONS, STATE, TOKEN_IDS, GraphSpec
-from export.formats import Runner
+from export.formats import Runner, get_format
 
 # Axis sizes per validation case. Sequence-like axes differ between cases and
 # from each other so a transposed or mis-bound axis cannot pass by accident.
@@ -35,7 +37,7 @@ CALIBRATION_VARIANTS = (
     {"batch": 1, "sequence": 61, "encoder_sequence": 61, "decoder_sequence": 19, "cache_sequence": 33, "masks": 5},
 )
 # Random inputs per CALIBRATION_VARIANTS shape for static int8 quantization (OpenVINO's
-# recipe, export/formats/openvino.py, and the benchmark's NNCF peer that copies it).
+# recipe, export/formats/openvino/writer.py, and the benchmark's NNCF peer that copies it).
 CALIBRATION_SEEDS = 3
 
 
@@ -191,3 +193,20 @@ def validate_format(
         for shape, inputs, expected in cases:
             records += compare(fmt, graphs[name], shape, expected, runners[name](inputs), tol)
     return records
+
+
+def validation_runners(name: str, directory: Path, section: dict, graphs: dict, dtype: str) -> dict[str, Runner]:
+    """One Runner per graph of format `name` as written in `directory`.
+
+    `graphs` is the manifest's `graphs` entry. Through the runtime backend that reads
+    the format, loaded from the same partial manifest a user's load would read, at
+    the artifact's own precision; the format's own `runners` only where no backend reads it.
+    """
+    from runtime.backends import BACKENDS, backend_class
+
+    readers = [backend for backend, (_, _, fmt) in BACKENDS.items() if fmt == name]
+    if not readers:
+        return get_format(name).runners(directory, section)
+    manifest = {"dtype": dtype, "graphs": graphs, "formats": {name: section}}
+    backend = backend_class(readers[0])(directory, manifest, None, None)
+    return {graph: functools.partial(backend.run, graph) for graph in section["graphs"]}

@@ -13,7 +13,7 @@ from conftest import TINY_T5, run_export, save_preset
 from schema_doc import undocumented_keys
 from export.errors import ParityError, UnsupportedRequestError
 from artifact.agreement import agreement_rate, forced_agreement
-from export.formats import formats_for
+from export.formats.dtypes import formats_for
 from export.validate import Tolerance, cosine_similarity, tolerance
 
 LOW_DTYPES = ("float16", "bfloat16", "int8")
@@ -118,7 +118,7 @@ def test_t5_whose_activations_overflow_float16_still_exports(tmp_path, t5_vocabu
     import onnx
     import onnxruntime as ort
 
-    from export.onnx.float16 import convert as convert_float16, large_tensors
+    from export.formats.onnx.float16 import convert as convert_float16, large_tensors
 
     preset = save_preset(tmp_path / "hot_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
     model = keras_hub.models.Backbone.from_preset(str(preset))

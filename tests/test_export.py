@@ -106,7 +106,7 @@ def test_saved_model_is_restored_one_variable_at_a_time(t5_artifact, monkeypatch
     """TF's restore reads every tensor before assigning any (twice the weights); ours assigns each in turn."""
     import tensorflow as tf
 
-    from export.formats import saved_model
+    from export.formats.saved_model import reader as saved_model
 
     calls, original = [], tf.saved_model.load
     monkeypatch.setattr(tf.saved_model, "load", lambda path, options=None: calls.append(options) or original(path, options=options))
@@ -183,7 +183,7 @@ def test_seed_preset_with_random_weights_is_marked(tmp_path, monkeypatch):
 
 def test_large_weights_go_to_external_data(tiny_deberta_preset, tmp_path, monkeypatch):
     from conftest import run_export
-    from export.formats import onnx as onnx_format  # where the inline limit lives
+    from export.formats.onnx import writer as onnx_format  # where the inline limit lives
 
     monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_BYTES", 0)
     artifact = run_export(tiny_deberta_preset, tmp_path, formats=["onnx"])
@@ -199,7 +199,7 @@ def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, t
     """A quarter of a large model's weights can still pass protobuf's 2 GiB (t5_1.1_xl's backbone)."""
     import runtime
     from conftest import run_export
-    from export.onnx import build
+    from export.formats.onnx import build
 
     from conftest import TINY_T5, save_preset
 
@@ -220,7 +220,7 @@ def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, t
 def test_each_onnx_graph_is_built_once_for_every_format_using_it(tiny_deberta_preset, tmp_path, monkeypatch):
     """onnx, ort and openvino share one float32 graph (rewritten once) and one float16 conversion."""
     from conftest import run_export
-    from export.onnx import build
+    from export.formats.onnx import build
 
     calls = []
     for module, name in ((build, "run_passes"), (build.float16, "convert")):

@@ -1,4 +1,4 @@
-"""The graph helper of export/onnx/graph.py: order, dead nodes, initializers."""
+"""The graph helper of export/formats/onnx/graph.py: order, dead nodes, initializers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.onnx.graph import GraphIndex, drop_unused, sort_nodes, topological_order
+from export.formats.onnx.graph import GraphIndex, drop_unused, sort_nodes, topological_order
 
 
 def _graph(nodes, outputs=("y",), initializers=()) -> onnx.GraphProto:

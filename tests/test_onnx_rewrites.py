@@ -11,12 +11,12 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.onnx.int8 import fold_weight_transposes, quantize_weights_int8
-from export.onnx.passes import PASSES, run_passes
-from export.onnx.passes.fold_constants import fold_constants
-from export.onnx.passes.gelu import canonical_gelu
-from export.onnx.passes.layer_norm import fuse_layer_norms
-from export.onnx.passes.rms_norm import canonical_rms_norms
+from export.formats.onnx.int8 import fold_weight_transposes, quantize_weights_int8
+from export.formats.onnx.passes import PASSES, run_passes
+from export.formats.onnx.passes.fold_constants import fold_constants
+from export.formats.onnx.passes.gelu import canonical_gelu
+from export.formats.onnx.passes.layer_norm import fuse_layer_norms
+from export.formats.onnx.passes.rms_norm import canonical_rms_norms
 
 
 def _model(nodes, inputs, outputs, initializers) -> onnx.ModelProto:
@@ -76,7 +76,7 @@ def test_fold_constants_folds_computed_weights_but_not_copies_or_broadcasts(tmp_
     """Folded values are evaluated a bounded batch at a time: one chain per batch gives the same graph."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("export.onnx.passes.fold_constants"), "_BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(importlib.import_module("export.formats.onnx.passes.fold_constants"), "_BATCH_BYTES", batch_bytes)
     model = _weight_chains()
     x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
     before = _run(model, x=x)
@@ -114,7 +114,7 @@ def test_fold_constants_leaves_a_large_broadcast(tmp_path):
 
 
 def _keras_layer_norm(mean_op: str = "GlobalAveragePool") -> onnx.ModelProto:
-    """Keras's layer norm over the last axis as tf2onnx writes it (see export/onnx/passes/layer_norm.py)."""
+    """Keras's layer norm over the last axis as tf2onnx writes it (see export/formats/onnx/passes/layer_norm.py)."""
     rng = np.random.default_rng(0)
     mean = (lambda i, o: helper.make_node(mean_op, [i], [o])) if mean_op == "GlobalAveragePool" else (
         lambda i, o: helper.make_node("ReduceMean", [i], [o], axes=[-1], keepdims=1))
@@ -182,7 +182,7 @@ def test_tf_gelu_becomes_the_form_onnxruntime_fuses(tmp_path):
 
 
 def _t5_rms_norm(rank: int = 3) -> onnx.ModelProto:
-    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/onnx/passes/rms_norm.py): the mean is a
+    """keras_hub's T5LayerNorm as tf2onnx writes it (see export/formats/onnx/passes/rms_norm.py): the mean is a
     GlobalAveragePool at rank 3, a ReduceMean over the last axis at rank 2 (the decoding step)."""
     mean = helper.make_node("GlobalAveragePool", ["sq"], ["mean"]) if rank == 3 else helper.make_node(
         "ReduceMean", ["sq"], ["mean"], axes=[rank - 1], keepdims=1)
@@ -213,7 +213,7 @@ def test_t5_rms_norm_becomes_the_form_runtimes_fuse(tmp_path, rank):
 
 
 def test_registry_runs_the_passes_in_order_under_their_manifest_keys():
-    assert [(p.name, p.apply) for p in PASSES] == [
+    assert [(p.name, p) for p in PASSES] == [
         ("folded_constants", fold_constants),
         ("layer_norms", fuse_layer_norms),
         ("rms_norms", canonical_rms_norms),

@@ -30,7 +30,7 @@ def test_ort_files_and_reduced_build_config(tiny_deberta_preset, tmp_path, dtype
 
 
 def test_ort_bfloat16_is_refused_up_front():
-    from export.formats import check_dtype
+    from export.formats.dtypes import check_dtype
 
     with pytest.raises(UnsupportedRequestError, match="ort cannot be exported as bfloat16"):
         check_dtype(["ort"], "bfloat16")

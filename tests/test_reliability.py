@@ -220,7 +220,7 @@ def test_cli_full_disk_is_an_output_error_not_a_bug(tiny_deberta_preset, tmp_pat
 
 
 def test_subprocesses_have_a_time_limit(monkeypatch):
-    from export.xla_aot import build
+    from export.formats.xla_aot import build
 
     monkeypatch.setattr(build, "TIMEOUT_S", 0.3)
     started = time.monotonic()

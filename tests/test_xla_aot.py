@@ -10,8 +10,8 @@ import pytest
 import runtime
 from conftest import run_export
 from export.errors import UnsupportedRequestError
-from export.formats import formats_for
-from export.formats.xla_aot import parse_buckets
+from export.formats.dtypes import formats_for
+from export.formats.xla_aot.options import parse_buckets
 from runtime.errors import BackendUnavailableError, InputError
 
 from conftest import AOT_BUCKETS as BUCKETS
@@ -139,7 +139,7 @@ def test_graphs_that_cannot_be_padded_are_refused_before_tracing(tiny_t5_preset,
 
 
 def test_cache_lengths_are_checked():
-    from export.formats.xla_aot import parse_cache_lengths
+    from export.formats.xla_aot.options import parse_cache_lengths
 
     assert parse_cache_lengths("128, 32,32") == [32, 128]
     with pytest.raises(UnsupportedRequestError, match="CACHE_LENGTHS '0,x' is not a list of positive sizes"):
@@ -149,7 +149,7 @@ def test_cache_lengths_are_checked():
 def test_xla_aot_is_opt_in_and_float32_only():
     assert "xla_aot" not in formats_for("float32")
     with pytest.raises(UnsupportedRequestError, match="xla_aot cannot be exported as int8"):
-        from export.formats import check_dtype
+        from export.formats.dtypes import check_dtype
 
         check_dtype(["xla_aot"], "int8")
 
@@ -174,7 +174,7 @@ def test_weight_only_values_are_folded_and_copies_of_weights_in_use_are_not(tmp_
     keeps the reshape to XLA, which folds it into the product, rather than store v twice."""
     import tensorflow as tf
 
-    from export.xla_aot.graph import Feed, FrozenGraph, fold_weight_only
+    from export.formats.xla_aot.graph import Feed, FrozenGraph, fold_weight_only
 
     @tf.function
     def f(x, w, v):

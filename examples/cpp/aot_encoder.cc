@@ -6,7 +6,7 @@
 //   aot_encoder ARTIFACT --ids 1 45 67 2  print the outputs for these token ids (mask all ones)
 //
 // Built against one bucket: XLA_AOT_HEADER, XLA_AOT_CLASS, XLA_AOT_BATCH and
-// XLA_AOT_LENGTH come from `python -m export.xla_aot cflags` (see Makefile). The
+// XLA_AOT_LENGTH come from `python -m export.formats.xla_aot cflags` (see Makefile). The
 // weights are not in the code: ARTIFACT/xla_aot/weights.bin is mapped and bound
 // (xla_aot_weights.h, shipped in the artifact). Inputs shorter than the bucket are
 // padded with 0 (pad token, mask off) and the outputs cut back, as the Python runtime does.

@@ -2,11 +2,11 @@
 // decoding step of an encoder-decoder artifact (T5) compiled ahead of time by XLA, one
 // bucket each; greedy_decoding.h decodes; usage and checks in generate_main.h.
 //
-// The buckets are used through their C ABI (export/xla_aot/abi.cc), loaded with
+// The buckets are used through their C ABI (export/formats/xla_aot/abi.cc), loaded with
 // dlopen(RTLD_LOCAL | RTLD_DEEPBIND): what they link (libtensorflow_framework.so.2, for
 // Abseil) and the program's own libraries each keep their protobuf. Linked into one
 // scope, sentencepiece's protobuf calls went to TensorFlow's copy (a crash), and with
-// RTLD_LOCAL alone TensorFlow's went to sentencepiece's. Which bucket and its sizes come from `python -m export.xla_aot
+// RTLD_LOCAL alone TensorFlow's went to sentencepiece's. Which bucket and its sizes come from `python -m export.formats.xla_aot
 // cflags --role ... --as ...` (see Makefile): ENCODER_*, CROSS_* and STEP_* LIBRARY,
 // BATCH, LENGTH (encoder length) and CACHE (self cache length). Every bucket maps
 // ARTIFACT_DIR/xla_aot/weights.bin (the kernel shares the pages). Calls smaller than

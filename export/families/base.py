@@ -142,7 +142,7 @@ class FamilySpec:
     # attribute names, with the ids to use when the preset has no tokenizer.
     generation: Mapping[str, tuple[str, int]] | None = None
     tasks: tuple[TaskSpec, ...] = ()
-    # Regexes on ONNX node names kept float32 in float16 ONNX graphs (export/onnx/float16.py).
+    # Regexes on ONNX node names kept float32 in float16 ONNX graphs (export/formats/onnx/float16.py).
     float16_keep_float32: tuple[str, ...] = ()
     # (format, dtype) -> why this family cannot be exported so; refused before any work.
     refused_dtypes: Mapping[tuple[str, str], str] = field(default_factory=dict)

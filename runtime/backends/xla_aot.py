@@ -1,7 +1,7 @@
 """XLA AOT shared libraries through ctypes: the smallest bucket that fits, padded, then stripped.
 
-Each bucket library (export/formats/xla_aot.py) exposes the C ABI of
-export/xla_aot/abi.cc and maps the artifact's one weights file at load
+Each bucket library (export/formats/xla_aot/) exposes the C ABI of
+export/formats/xla_aot/abi.cc and maps the artifact's one weights file at load
 (`xla_aot_bind_weights`; the pages are shared by every bucket and process). A
 call runs on the smallest bucket (by volume) at least as large on each padded
 axis (batch, the masked length, the cache length); inputs are padded with 0 at

@@ -76,7 +76,7 @@ def write(graphs, dtype: str, inputs, out: Path) -> tuple[Path, onnx.ModelProto,
     a job for isolated.call_many, which returns the parity records)."""
     from export.formats.onnx_text.search import search_model
     from export.manifest import graph_entries
-    from export.onnx.build import dtype_graph
+    from export.formats.onnx.build import dtype_graph
 
     signature = graph_entries(graphs)
     by_role = {t.spec.role: t for t in graphs}

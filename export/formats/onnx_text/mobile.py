@@ -1,6 +1,6 @@
 """The text graphs as `.ort` files for mobile builds of onnxruntime, and their check.
 
-Converted like the ort format's graphs (export/formats/ort.py: 'Fixed' optimizations
+Converted like the ort format's graphs (export/formats/ort/: 'Fixed' optimizations
 for ARM, type reduction) with onnxruntime-extensions' library loaded, so the
 tokenizer operators convert too. The operator config written beside them lists the
 default, com.microsoft (BeamSearch, MatMulNBits, ...) and ai.onnx.contrib
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from export.formats.ort_convert import CONFIG, convert as convert_to_ort
+from export.formats.ort.convert import CONFIG, convert as convert_to_ort
 from export.formats.onnx_text.check import same_outputs
 from export.formats.onnx_text.framing import TEXT
 from export.formats.onnx_text.session import text_session
