@@ -120,11 +120,7 @@ def test_the_checker_finds_a_cycle_and_ignores_what_does_not_run_at_import():
     assert [n.names[0].name for n in import_time_imports(tree.body)] == ["x", "TYPE_CHECKING", "w"]
 
 
-# export/ is being reorganised (issue 32, items 1-2): its cycles are its own, listed here until gone.
-PACKAGES = [
-    "runtime",
-    pytest.param("export", marks=pytest.mark.xfail(reason="export/ still has import cycles (issue 32 items 1-2)", strict=False)),
-]
+PACKAGES = ["artifact", "runtime", "export", "serve"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
