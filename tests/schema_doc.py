@@ -20,6 +20,9 @@ NAMED_CHILDREN = {
     "dtypes", "failed", "parity", "requires_cpu_flags",  # index.json: by dtype, by format
     "operators",  # onnx_text's reduced-build operators, by domain
 }
+# Read by the runtime from dicts it builds itself, not from a manifest: a task's result
+# (`probabilities`), a serving request's options (`top_k`), Model's own `__dict__` (`tasks`).
+NOT_MANIFEST = {"probabilities", "top_k", "tasks"}
 # Opaque: recorded as the tools give them (the backbone's get_config(), package versions).
 OPAQUE = {"config", "tools"}
 
@@ -66,7 +69,7 @@ def read_keys(directory: Path = ROOT / "runtime") -> set[str]:
             elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "get" and node.args:
                 if isinstance(node.args[0], ast.Constant):
                     keys.add(node.args[0].value)
-    return {k for k in keys if isinstance(k, str)} - table_keys()
+    return {k for k in keys if isinstance(k, str)} - table_keys() - NOT_MANIFEST
 
 
 def undocumented_keys(manifest: dict[str, Any]) -> list[str]:

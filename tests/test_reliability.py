@@ -223,10 +223,8 @@ def test_subprocesses_have_a_time_limit(monkeypatch):
     from export.formats.xla_aot import build
 
     monkeypatch.setattr(build, "TIMEOUT_S", 0.3)
-    started = time.monotonic()
-    with pytest.raises(ConversionError, match="did not finish within 0.3 s"):
+    with pytest.raises(ConversionError, match="did not finish within 0.3 s"):  # only the time limit says so
         build._run(["sleep", "5"], "wait")
-    assert time.monotonic() - started < 3
 
 
 def test_hub_probe_bounds_the_name_lookup(monkeypatch):
@@ -239,9 +237,8 @@ def test_hub_probe_bounds_the_name_lookup(monkeypatch):
         raise socket.gaierror("timed out")
 
     monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
-    started = time.monotonic()
+    # The lookup returns only after 5 s with a different error: this message is the bound's.
     assert "did not resolve within 0.3 s" in presets._hub_problem("kaggle")
-    assert time.monotonic() - started < 2
 
 
 # The runtime.
@@ -264,12 +261,14 @@ def t5(t5_artifact):
         (dict(inputs=[[5, 6, 1]] * 1000, num_beams=120, max_new_tokens=4096), "Lower max_new_tokens, num_beams"),
     ],
 )
-def test_generate_refuses_what_it_cannot_do_quickly(t5, call, message):
-    started = time.monotonic()
+def test_generate_refuses_what_it_cannot_do_before_any_work(t5, call, message, monkeypatch):
+    def ran(*args, **kwargs):
+        raise AssertionError("a graph ran before the refusal")
+
+    monkeypatch.setattr(t5.engine, "run", ran)
     with pytest.raises(InputError) as error:
         t5.generate(**call)
     assert message in str(error.value)
-    assert time.monotonic() - started < 1
 
 
 @pytest.fixture
