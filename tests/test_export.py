@@ -59,8 +59,15 @@ def test_parity_covers_every_format_graph_and_output_at_two_shapes(artifact):
 
 
 def test_tokenizer_is_copied(artifact):
-    tokenizer = manifest(artifact)["tokenizer"]
-    assert (artifact / tokenizer["file"]).read_bytes()[:2]
+    """The artifact's sentencepiece model is the preset's: its pieces and special ids are the manifest's."""
+    import sentencepiece as spm
+
+    m = manifest(artifact)
+    tokenizer = m["tokenizer"]
+    model = spm.SentencePieceProcessor(model_proto=(artifact / tokenizer["file"]).read_bytes())
+    assert model.get_piece_size() == m["config"]["vocabulary_size"]
+    for special in tokenizer["special_tokens"].values():
+        assert model.id_to_piece(special["id"]) == special["token"]
     assert "pad_token" in tokenizer["special_tokens"]
 
 
