@@ -94,7 +94,7 @@ aarch64-deps: $(VENV)/.installed
 # The runtime on aarch64 (outputs recorded here, replayed under qemu) and the OpenVINO C++
 # examples cross-compiled and run under qemu.
 test-aarch64: aarch64-deps
-	$(PY) -m pytest -q tests/test_aarch64.py tests/test_aarch64_cpp.py
+	$(PY) -m pytest -q tests/embedding/test_aarch64.py tests/embedding/test_aarch64_cpp.py
 
 # make test needs room for both venvs (~4 GiB, skipped when installed), the tests'
 # temporary artifacts (~1 GiB under TMPDIR) and the aarch64 cache: refuse up front, naming what is missing,

@@ -4,7 +4,7 @@ Run under emulation (aarch64/run.sh aarch64/check.py PLAN.json): every case in o
 process, because each Python start-up under qemu-user costs seconds. Imports only
 numpy, onnxruntime, onnxruntime_extensions, sentencepiece and the repo's runtime.
 
-The plan (written by tests/test_aarch64.py on x86-64) is {"cases": [...]}; each case has
+The plan (written by tests/embedding/test_aarch64.py on x86-64) is {"cases": [...]}; each case has
 "name", "kind" (a key of KINDS), "bound" (max abs difference allowed for floats) and the
 kind's fields. A string value "npz:KEY" stands for the array KEY of the .npz file next to
 the plan (PLAN.npz); strings and ints are compared exactly, floats within the bound.

@@ -2,7 +2,7 @@
 
 A family declares, per graph, its role and, per tensor, its kind or role. The
 runtime wires graphs together by these words only: it never needs a family's
-graph or tensor names (tests/test_roles.py exports a family whose every name
+graph or tensor names (tests/runtime/test_roles.py exports a family whose every name
 differs from T5's and generates with it).
 """
 

@@ -10,7 +10,7 @@ Entry points and what each may raise (README "Errors"):
 
 Artifacts: tiny random DeBERTa (encoder, classifier, masked LM) and T5 exports,
 made once under a temporary directory. A case slower than --bound-s counts as a
-hang. `make test` runs a fixed-seed slice (tests/test_fuzz.py); this script is
+hang. `make test` runs a fixed-seed slice (tests/runtime/test_fuzz.py); this script is
 the large run, recorded in the closing note.
 """
 

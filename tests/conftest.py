@@ -28,6 +28,8 @@ from benchmarks.tiny import (  # noqa: E402,F401
     preset_tokenizer, run_export, save_preset, train_vocabulary,
 )
 
+from support.aot import AOT_BUCKETS, T5_AOT_OPTIONS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 _TREE = pytest.StashKey[str | None]()
 
@@ -174,8 +176,6 @@ def t5_int8_text_artifact(tmp_path_factory, mild_t5_preset) -> Path:
     return built_once(tmp_path_factory, "t5_int8_text_artifact", lambda d: run_export(mild_t5_preset, d, dtype="int8", formats=["onnx_text", "ort"]))
 
 
-# Validation cases are batch 1 x 7 and 3 x 37 tokens: both run padded in these buckets.
-AOT_BUCKETS = [(1, 16), (4, 40)]
 
 
 @pytest.fixture(scope="session")
@@ -183,11 +183,6 @@ def aot_artifact(tmp_path_factory, tiny_deberta_preset) -> Path:
     """Tiny DeBERTa as XLA AOT buckets and ONNX, with its tokenizer."""
     options = {"xla_aot": {"buckets": AOT_BUCKETS}}
     return built_once(tmp_path_factory, "aot_artifact", lambda d: run_export(tiny_deberta_preset, d, formats=["xla_aot", "onnx"], format_options=options))
-
-
-# Encoder (batch x encoder length) and one cache length for the decoding step: 6 buckets;
-# 1x64 holds the generation reference's prompt (60 tokens of the tiny vocabulary).
-T5_AOT_OPTIONS = {"buckets": [(1, 64), (4, 40)], "cache_lengths": [16]}
 
 
 @pytest.fixture(scope="session")
@@ -203,24 +198,26 @@ def artifact(request) -> Path:
 
 
 class LazyTask(tuple):
-    """(task, value): the Keras task is loaded from its saved preset only when a test reads it.
+    """(task, value): the Keras task is loaded from its saved preset each time a test reads it.
 
-    The worker that trained the task and the others then get the same one: what was saved."""
+    Never a cached object: every export in this process starts with
+    `keras.backend.clear_session()`, which invalidates the TF resources (the sentencepiece
+    op) of Keras objects made before it, so a task kept across tests would break in any
+    test that runs after an export. Loading it fresh makes test order irrelevant; the
+    worker that trained it and the others get the same task: what was saved."""
 
     def __new__(cls, kind: str, preset: Path, value: Path):
         return super().__new__(cls, (None, value))
 
     def __init__(self, kind: str, preset: Path, value: Path) -> None:
-        self._kind, self._preset, self._task = kind, preset, None
+        self._kind, self._preset = kind, preset
 
     def __getitem__(self, index):
         if index not in (0, -2):
             return super().__getitem__(index)
-        if self._task is None:
-            import keras_hub
+        import keras_hub
 
-            self._task = getattr(keras_hub.models, self._kind).from_preset(str(self._preset))
-        return self._task
+        return getattr(keras_hub.models, self._kind).from_preset(str(self._preset))
 
     def __iter__(self):
         return iter((self[0], self[1]))
@@ -249,7 +246,7 @@ def masked_lm(tmp_path_factory, tiny_deberta_preset):
 
 @pytest.fixture(scope="session")
 def ort_artifacts(tmp_path_factory, classifier, classifier_artifact, t5_text_artifact, t5_int8_text_artifact) -> dict[str, Path]:
-    """.onnx + .ort artifacts for tests/test_aarch64.py: the classifier at float32 and int8, T5 at
+    """.onnx + .ort artifacts for tests/embedding/test_aarch64.py: the classifier at float32 and int8, T5 at
     float32 and int8 (with their text graphs); only the int8 classifier is exported for it."""
     return {
         "classifier_float32": classifier_artifact,

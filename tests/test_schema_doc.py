@@ -1,10 +1,10 @@
-"""graphs/README.md documents every manifest key the code writes or reads (tests/schema_doc.py)."""
+"""graphs/README.md documents every manifest key the code writes or reads (tests/support/schema_doc.py)."""
 
 from __future__ import annotations
 
 import json
 
-from schema_doc import documented, read_keys, undocumented_keys
+from support.schema_doc import documented, read_keys, undocumented_keys
 
 
 def test_every_key_the_runtime_reads_is_documented():

@@ -33,7 +33,7 @@ count from them (dim 1 of the first). Restacking the per-layer tensors into our 
 every step copied the whole cross cache per token (6 MB per step for t5_1.1_small at batch 4,
 64 encoder tokens); a reshape of the stacked cache copies nothing.
 
-Found by experiment (onnxruntime 1.31; tests/test_onnx_text_search.py, and probes with a decoding
+Found by experiment (onnxruntime 1.31; tests/embedding/test_onnx_text_search.py, and probes with a decoding
 step whose end-token logit is biased so that rows end at varied steps):
 - `max_length` counts the decoder start token, and every row of `sequences` starts with
   it: N new tokens need max_length = N + 1; sequences is always max_length wide.

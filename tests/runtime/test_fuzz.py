@@ -1,8 +1,4 @@
-"""A fixed-seed slice of benchmarks/fuzz.py: every public entry point raises only documented errors.
-
-(classify and fill_mask: at the end of test_tasks.py, after the tests that run the
-Keras tasks: building the masked LM invalidates the classifier's TF tokenizer resource.)
-"""
+"""A fixed-seed slice of benchmarks/fuzz.py: every public entry point raises only documented errors."""
 
 from __future__ import annotations
 
@@ -32,3 +28,10 @@ def models(deberta_artifact, t5_artifact):
 @pytest.mark.parametrize("entry", list(CASES))
 def test_entry_point_raises_only_documented_errors(models, deberta_artifact, tmp_path, entry):
     check_fuzz(entry, models, CASES[entry], LoadTarget(deberta_artifact, tmp_path))
+
+
+@pytest.mark.parametrize("entry", ["classify", "fill_mask"])
+def test_task_entry_points_raise_only_documented_errors(classifier_artifact, masked_lm, entry):
+    models = {"classifier": runtime.load(classifier_artifact, backend="onnxruntime"),
+              "masked_lm": runtime.load(masked_lm[1], backend="onnxruntime")}
+    check_fuzz(entry, models, 40)

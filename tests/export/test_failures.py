@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import run_export
+from benchmarks.tiny import run_export
 from export.errors import ParityError, UnsupportedRequestError
 from export.formats import onnx as onnx_format
 

@@ -12,7 +12,7 @@ def test_export_attention_equals_keras_hub(length):
     import keras_hub
 
     from export.families.deberta_v3.attention import export_attention
-    from conftest import TINY_DEBERTA
+    from benchmarks.tiny import TINY_DEBERTA
 
     keras.utils.set_random_seed(3)
     backbone = keras_hub.models.DebertaV3Backbone(**TINY_DEBERTA)

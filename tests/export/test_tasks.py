@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import corpus, preset_tokenizer as _tokenizer, run_export
+from benchmarks.tiny import corpus, preset_tokenizer as _tokenizer, run_export
 from export.errors import UnsupportedRequestError
-from schema_doc import undocumented_keys
+from support.schema_doc import undocumented_keys
 
 # Empty, long (truncated), non-ASCII and ordinary texts.
 TEXTS = ["", "the quick brown fox", "über café 東京 naïve données", " ".join(corpus(30, seed=3)), "dog"]
@@ -173,13 +173,3 @@ def test_softmax_head_is_not_softmaxed_twice(tiny_deberta_preset, tmp_path):
     token_ids, mask = keras_pack(task, TEXTS)
     expected = np.asarray(task({"token_ids": token_ids, "padding_mask": mask}))
     np.testing.assert_allclose(model.classify(TEXTS)["probabilities"], expected, atol=1e-5)
-
-
-@pytest.mark.parametrize("entry", ["classify", "fill_mask"])
-def test_task_entry_points_raise_only_documented_errors(classifier_artifact, masked_lm, entry):
-    """benchmarks/fuzz.py's fixed-seed slice for the task methods (see tests/test_fuzz.py)."""
-    from test_fuzz import check_fuzz
-
-    models = {"classifier": runtime.load(classifier_artifact, backend="onnxruntime"),
-              "masked_lm": runtime.load(masked_lm[1], backend="onnxruntime")}
-    check_fuzz(entry, models, 40)

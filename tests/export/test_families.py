@@ -9,7 +9,7 @@ import pytest
 
 from export.families import FAMILIES, FAMILY_PACKAGES, seed_preset, seed_presets
 
-from conftest import TINY_DEBERTA, TINY_T5
+from benchmarks.tiny import TINY_DEBERTA, TINY_T5
 
 
 def _recorded_params() -> dict[str, int]:

@@ -16,9 +16,9 @@ import pytest
 
 import runtime
 from artifact import schema
-from conftest import run_export
+from benchmarks.tiny import run_export
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RENAMED = "renamed_seq2seq"
 
 # T5 graph -> (new name, {T5 input: new name}, {T5 output: new name})

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Their children are names of things (graphs, files, formats, special tokens), not schema keys.
 NAMED_CHILDREN = {
     "graphs", "files", "stages", "stage_memory_gb", "special_tokens", "max_sequence_length", "reference", "formats",

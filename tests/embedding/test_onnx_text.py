@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import TINY_DEBERTA, run_export, save_preset
+from benchmarks.tiny import TINY_DEBERTA, run_export, save_preset
 from export.errors import ConversionError, TextIdsMismatchError, UnsupportedRequestError
 from export.formats.onnx_text.framing import Framing
 from export.formats.onnx_text.inputs import TextInputs

@@ -14,7 +14,7 @@ def test_export_step_equals_keras_hub(tied, gated, slots, index):
     import keras
     import keras_hub
 
-    from conftest import TINY_T5
+    from benchmarks.tiny import TINY_T5
     from export.families.t5.decoder_step import export_decoder_step
     from export.families.t5.generation import DecoderStep
 

@@ -127,7 +127,7 @@ def test_unwritable_destination_is_an_output_error(tmp_path):
 def test_export_scratch_stays_inside_staging(tiny_deberta_preset, tmp_path, monkeypatch):
     import tempfile
 
-    from conftest import run_export
+    from benchmarks.tiny import run_export
 
     system_temp = tmp_path / "tmp"
     system_temp.mkdir()

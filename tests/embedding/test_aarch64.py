@@ -18,7 +18,7 @@ import pytest
 
 import runtime
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "aarch64/run.sh"
 CHECK = ROOT / "aarch64/check.py"
 

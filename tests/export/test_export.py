@@ -129,7 +129,7 @@ def test_opt_in_graphs_are_exported_only_when_asked(tiny_t5_preset, t5_artifact,
     import onnx
 
     import runtime
-    from conftest import run_export
+    from benchmarks.tiny import run_export
     from export.errors import UnsupportedRequestError
 
     assert "backbone" not in json.loads((t5_artifact / "manifest.json").read_text())["graphs"]
@@ -175,7 +175,7 @@ def test_openvino_ir_pins_f32_precision(deberta_artifact):
 
 def test_seed_preset_with_random_weights_is_marked(tmp_path, monkeypatch):
     """The seed-preset path end to end, on a tiny architecture registered for the test."""
-    from conftest import TINY_T5, run_export
+    from benchmarks.tiny import TINY_T5, run_export
     from export.families import FAMILIES, SeedPreset
 
     family = FAMILIES["t5"]
@@ -189,7 +189,7 @@ def test_seed_preset_with_random_weights_is_marked(tmp_path, monkeypatch):
 
 
 def test_large_weights_go_to_external_data(tiny_deberta_preset, tmp_path, monkeypatch):
-    from conftest import run_export
+    from benchmarks.tiny import run_export
     from export.formats.onnx import writer as onnx_format  # where the inline limit lives
 
     monkeypatch.setattr(onnx_format, "EXTERNAL_DATA_BYTES", 0)
@@ -205,10 +205,10 @@ def test_large_weights_go_to_external_data(tiny_deberta_preset, tmp_path, monkey
 def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, tmp_path, monkeypatch):
     """A quarter of a large model's weights can still pass protobuf's 2 GiB (t5_1.1_xl's backbone)."""
     import runtime
-    from conftest import run_export
+    from benchmarks.tiny import run_export
     from export.formats.onnx import build
 
-    from conftest import TINY_T5, save_preset
+    from benchmarks.tiny import TINY_T5, save_preset
 
     # Weights of a scale int8 holds (the std 0.3 fixture is built for diverse generation).
     preset = save_preset(tmp_path / "mild_t5", "T5Backbone", TINY_T5, "T5Tokenizer", t5_vocabulary, scramble=0.1)
@@ -226,7 +226,7 @@ def test_int8_graphs_keep_external_data_where_float32_needed_it(t5_vocabulary, t
 
 def test_each_onnx_graph_is_built_once_for_every_format_using_it(tiny_deberta_preset, tmp_path, monkeypatch):
     """onnx, ort and openvino share one float32 graph (rewritten once) and one float16 conversion."""
-    from conftest import run_export
+    from benchmarks.tiny import run_export
     from export.formats.onnx import build
 
     calls = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVE_PYTHON = Path(os.environ.get("SERVE_PYTHON", ROOT / ".venv-serve" / "bin" / "python"))
 LIMIT_S = 300
 

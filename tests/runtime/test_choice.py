@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import run_export
+from benchmarks.tiny import run_export
 from export.errors import ParityError, PartialExportError
 from runtime.choice import Machine, candidates, choose, table
 from runtime.errors import BackendUnavailableError, DtypeMismatchError
-from schema_doc import documented, written_keys
+from support.schema_doc import documented, written_keys
 
 AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"})
 ZEN4 = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"})  # no AMX

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import run_export
+from benchmarks.tiny import run_export
 from export.errors import UnsupportedRequestError
 from export.formats.dtypes import formats_for
 from export.formats.xla_aot.options import parse_buckets
 from runtime.errors import BackendUnavailableError, InputError
 
-from conftest import AOT_BUCKETS as BUCKETS
-from schema_doc import undocumented_keys
+from support.aot import AOT_BUCKETS as BUCKETS
+from support.schema_doc import undocumented_keys
 
 
 def test_buckets_are_compiled_and_validated_with_padding(aot_artifact):

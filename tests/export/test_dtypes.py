@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import TINY_T5, run_export, save_preset
-from schema_doc import undocumented_keys
+from benchmarks.tiny import TINY_T5, run_export, save_preset
+from support.schema_doc import undocumented_keys
 from export.errors import ParityError, UnsupportedRequestError
 from artifact.agreement import agreement_rate, forced_agreement
 from export.formats.dtypes import formats_for

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import run_export
+from benchmarks.tiny import run_export
 from export.errors import UnsupportedRequestError
 
 

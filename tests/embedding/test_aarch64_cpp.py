@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("AARCH64_CACHE", Path.home() / ".cache/keras-aot-export/aarch64"))
 SYSROOT = CACHE / "sysroot"
 OPENVINO = CACHE / "openvino/openvino"
@@ -83,7 +83,7 @@ def test_openvino_text_on_aarch64_exits_1_on_a_mismatch(text_run, build, deberta
 # 16 + 8 + 0.64 gives bucket 25, not 24), the position bias differs, and greedy decoding
 # picks another token from the second one on.
 # Graph-level fusion is the plugin's choice, not an emulation error; onnxruntime under the
-# same qemu gives Keras's tokens (tests/test_aarch64.py). A Floor before T5's bucket Cast
+# same qemu gives Keras's tokens (tests/embedding/test_aarch64.py). A Floor before T5's bucket Cast
 # at export would make both plugins agree.
 T5_FUSED_CONVERT = (
     "OpenVINO aarch64 CPU plugin fuses T5's relative-position bucket Convert(f32->i32) into an f32 "

@@ -1,0 +1,1 @@
+"""Helpers the tests import (conftest.py holds only fixtures and hooks)."""
