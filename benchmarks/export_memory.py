@@ -71,7 +71,7 @@ def _folder(fmt: str, section: dict) -> str:
 
 
 def table(formats: str = "saved_model,onnx,openvino") -> str:
-    """README's Scale table: the latest row per preset exported with `formats` (rows that record memory per stage)."""
+    """docs/scale.md's table: the latest row per preset exported with `formats` (rows that record memory per stage)."""
     rows = [json.loads(line) for line in (ROOT / "benchmarks/results/export_memory.jsonl").read_text().splitlines() if line.strip()]
     latest = {r["preset"]: r for r in rows if r["formats"] == formats and r.get("stage_memory_gb")}
     lines = [
@@ -89,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="deberta_v3_base_en")
     parser.add_argument("--formats", default="onnx")
-    parser.add_argument("--table", action="store_true", help="print README's Scale table from the recorded rows")
+    parser.add_argument("--table", action="store_true", help="print docs/scale.md's table from the recorded rows")
     args = parser.parse_args()
     if args.table:
         print(table())

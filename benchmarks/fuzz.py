@@ -2,7 +2,7 @@
 
     python benchmarks/fuzz.py --cases 10000 [--entry run,generate,...] [--bound-s 5]
 
-Entry points and what each may raise (README "Errors"):
+Entry points and what each may raise (docs/errors.md):
 
     run, encode, generate, classify, fill_mask     InputError
     load (mutated manifests and files)             ArtifactError, BackendUnavailableError

@@ -1,7 +1,7 @@
 """Refuse up front an export this machine cannot hold (memory or disk), instead of failing mid-way.
 
-Memory model, from per-stage measurements (manifest `export.stage_memory_gb`, README
-"Scale"): the export holds one copy of the float32 weights at a time (Keras's while
+Memory model, from per-stage measurements (manifest `export.stage_memory_gb`,
+docs/scale.md): the export holds one copy of the float32 weights at a time (Keras's while
 tracing and converting, then one format's sessions while validating) plus a roughly
 fixed overhead. Weights memory-mapped from the artifact's own files (OpenVINO keeps
 the IR mapped beside its repacked copy) are not counted: they are clean pages the
@@ -94,7 +94,7 @@ def _check_memory(name: str, parameters: int, dtypes: Sequence[str], formats: Se
     )
     raise InsufficientMemoryError(
         f"Exporting {name} needs about {need:.1f} GiB of memory ({weights:.1f} GiB of float32 weights "
-        f"held by Keras, plus {need - weights:.1f} GiB; README \"Scale\"), and {where}. Use a machine "
+        f"held by Keras, plus {need - weights:.1f} GiB; docs/scale.md), and {where}. Use a machine "
         f"with at least {math.ceil(need)} GiB free, or set {SWITCH}=0 to try anyway."
     )
 

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed preset name (see --list), local keras_hub preset directory, or kaggle://, hf:// handle",
     )
     parser.add_argument("--list", action="store_true", help="list the seed presets and exit")
+    # Read (and removed) by export/__main__.py before TensorFlow loads; listed here for --help.
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show TensorFlow's and the converters' own log lines and warnings")
     parser.add_argument(
         "--dtype", default="float32",
         help="artifact dtype: float32 (default), float16, bfloat16, int8, or all (each, from one load of the model)",

@@ -23,14 +23,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from artifact.schema import CLASSIFIER, DECODING_STEP, ENCODER, HIDDEN, LOGITS, MANIFEST, MASKED_LM, TOKEN_IDS
+from artifact.schema import ENCODER, HIDDEN, LOGITS, MANIFEST, TOKEN_IDS
 from serve.triton_config import DATA_TYPES, MAX_BATCH_SIZE, ModelConfig, Tensor, graph_config
 
 MODEL_PY = Path(__file__).with_name("triton_model.py")
-# Tasks the ids model serves (fill-mask needs the text to find its mask tokens).
-IDS_TASKS = ("generate", "classify", "encode")
-# The task a python model serves, by the graph role that offers it (first match wins).
-TASK_ROLES = (("generate", DECODING_STEP), ("classify", CLASSIFIER), ("fill_mask", MASKED_LM), ("encode", ENCODER))
+# Tasks the ids model serves (fill-mask needs the text to find its mask tokens), and the task
+# a python model serves by the graph role that offers it (first match wins): the task registry's.
+from serve.tasks import IDS_TASKS, TASK_ROLES  # noqa: E402
 # Outputs of the text model per task: (name, data type, dims from the manifest's sizes).
 TEXT_OUTPUTS = {
     "generate": lambda sizes: [Tensor("GENERATED", "TYPE_STRING", [1])],

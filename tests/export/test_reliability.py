@@ -1,4 +1,4 @@
-"""Publishing, cleanup, the CLI's error contract and the runtime's bounds (issue 19's list)."""
+"""Publishing, cleanup, the CLI's error contract and the runtime's bounds."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def written_keys(value: Any, parent: str | None = None) -> set[str]:
 
 
 def table_keys() -> set[str]:
-    """Keys of runtime/choices.json, the choice table (documented in the table itself and the README)."""
+    """Keys of runtime/choices.json, the choice table (documented in the table itself and docs/runtime.md)."""
     table = json.loads((ROOT / "runtime" / "choices.json").read_text())
     return written_keys(table) | {key for rule in table["rules"].values() for key in rule}
 

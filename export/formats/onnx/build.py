@@ -44,7 +44,7 @@ def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
     # Weights are streamed to a data file one tensor at a time, whatever their size: the
     # proto stays small, the rewrites' evaluations and the converters read them from disk
     # (memory-mapped), and no stage holds a second copy of them beside Keras's
-    # (issue 18). The onnx format decides how the published graph stores them.
+    # (a base-size export held two before). The onnx format decides how the published graph stores them.
     bind_weights(model, weights, path.with_suffix(".onnx.data"))
     name_dims(model, {**traced.input_shapes, **traced.output_shapes})
     model.producer_name = "keras-aot-export"

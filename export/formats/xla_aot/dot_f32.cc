@@ -4,7 +4,7 @@
 // The TensorFlow wheel's runtime sources (dot_lib_f32.cc) implement it as an
 // asynchronous Eigen tensor contraction on the thread pool while the calling
 // thread sleeps until it is done: on 2 cores, 2 threads were 1.08x faster than
-// one (README, "Embedding in C++"). The runtime library is built with this file
+// one (docs/embedding.md). The runtime library is built with this file
 // in place of dot_lib_f32.cc, defining the same symbol: the product is cut into
 // as many column (or row) blocks as there are pool threads plus the caller, each
 // block a single-threaded Eigen product (the same AVX-512 kernel), and the caller
