@@ -36,6 +36,8 @@ def keras_pack(task, inputs):
         packed = task.preprocessor(inputs)
         return np.asarray(packed["token_ids"]), np.asarray(packed["padding_mask"]).astype(np.int32)
     tokenizer = task.preprocessor.tokenizer
+    if task.preprocessor.packer is None:  # made in build(): a task loaded from its preset has not run yet
+        task.preprocessor.build(None)
     segments = tuple(tokenizer(list(part)) for part in zip(*inputs))
     token_ids, _ = task.preprocessor.packer(segments)
     token_ids = np.asarray(token_ids)
