@@ -149,3 +149,34 @@ class SearchMismatchError(ExportError):
             f"onnx_text BeamSearch graph: case {case!r} row {row}, num_beams={num_beams}: tokens differ "
             f"from the runtime's at position {first}: graph {got}, runtime {expected}"
         )
+
+
+class CheckpointError(PresetLoadError):
+    """A Hugging Face checkpoint directory (export/huggingface/) that cannot be converted as it is.
+
+    Subclasses name the file, and the tensor where one is at fault."""
+
+
+class UnsupportedCheckpointError(CheckpointError, UnsupportedModelError):
+    """config.json asks for what no family converts: an `architectures` entry, a `feed_forward_proj`,
+    or a setting keras_hub's model cannot represent (named in the message)."""
+
+
+class MissingTensorError(CheckpointError):
+    """A tensor the model needs is in none of the checkpoint's weight files."""
+
+
+class UnexpectedTensorError(CheckpointError):
+    """The checkpoint holds a tensor the converter has no place for (a head or layer this model lacks)."""
+
+
+class TensorShapeError(CheckpointError):
+    """A tensor's shape disagrees with what config.json implies."""
+
+
+class TruncatedCheckpointError(CheckpointError):
+    """A weight file ends before the tensors its header lists (an interrupted download or copy)."""
+
+
+class TokenizerMismatchError(CheckpointError):
+    """The sentencepiece file does not fit the model's vocabulary (export/huggingface/tokenizer.py has the rule)."""

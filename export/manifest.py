@@ -111,7 +111,7 @@ def _preprocessing(loaded: LoadedModel) -> dict[str, Any] | None:
     if preprocessor is None:
         return None
     tokenizer = preprocessor.tokenizer
-    record = {"class": type(preprocessor).__name__, "labels": None}
+    record = {"class": type(preprocessor).__name__, "labels": loaded.labels}
     for key in ("sequence_length", "encoder_sequence_length", "decoder_sequence_length", "truncate"):
         value = getattr(preprocessor, key, None)
         if value is not None:
@@ -190,4 +190,5 @@ def _describe(loaded, dtype, graphs, sections, tokenizer) -> dict[str, Any]:
         "bounds": dataclasses.asdict(tolerance(dtype)),
         "parity": [],
         "tools": tool_versions(),
+        **({"huggingface": loaded.huggingface} if loaded.huggingface is not None else {}),
     }

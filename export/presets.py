@@ -56,6 +56,10 @@ class LoadedModel:
     task: Any = None  # keras_hub Task (classifier, masked LM, seq2seq LM) when exporting one
     task_spec: TaskSpec | None = None
     extra_graphs: tuple[str, ...] = ()  # opt-in graphs asked for (--graphs)
+    # A Hugging Face checkpoint's record for the manifest (export/huggingface/load.py), and a
+    # classifier's label names by class index (config.json's id2label).
+    huggingface: dict | None = None
+    labels: list[str] | None = None
 
     @property
     def graphs(self) -> tuple[GraphSpec, ...]:
@@ -143,6 +147,10 @@ def _load_seed(name: str, weights: str, seed: int, task: str | None) -> LoadedMo
 
 
 def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) -> LoadedModel:
+    from export.huggingface.checkpoint import is_transformers_checkpoint
+
+    if is_transformers_checkpoint(path):
+        return _load_transformers(path, weights, task_kind)
     config_file = path / "config.json"
     if not config_file.is_file():
         raise UnknownPresetError(
@@ -196,6 +204,20 @@ def _load_directory(path: Path, weights: str, seed: int, task_kind: str | None) 
     )
 
 
+def _load_transformers(path: Path, weights: str, task_kind: str | None, repository: str | None = None,
+                      revision: str | None = None) -> LoadedModel:
+    """A Hugging Face checkpoint directory, converted by its family (export/huggingface/)."""
+    if weights == "random":
+        raise UnsupportedRequestError(
+            f"WEIGHTS=random: {path} is a Hugging Face checkpoint, converted with its weights; "
+            "use a seed preset name for an architecture with random weights."
+        )
+    from export.huggingface.load import load_checkpoint
+
+    with _keras_hub_errors(path):
+        return load_checkpoint(path, task_kind, repository, revision)
+
+
 def _class_name(config_file: Path) -> str:
     """The `class_name` of a keras_hub config.json or task.json, or PresetLoadError."""
     try:
@@ -232,6 +254,12 @@ def _load_handle(handle: str, weights: str, task: str | None) -> LoadedModel:
             "WEIGHTS=random, or a local preset directory."
         )
     name = next(p for p in reversed(handle.rstrip("/").split("/")) if not p.isdigit())
+    if scheme == "hf":
+        from export.huggingface.hub import download
+
+        downloaded = download(handle)  # None: a keras_hub-format repository, which from_preset reads
+        if downloaded is not None:
+            return _load_transformers(downloaded.directory, weights, task, downloaded.repository, downloaded.revision)
     return _from_hub(handle, name, "pretrained", task)
 
 

@@ -62,6 +62,19 @@ def family_for_class(class_name: str) -> FamilySpec:
     )
 
 
+def family_for_architecture(architecture: str) -> FamilySpec:
+    """The family converting Hugging Face checkpoints of `architecture` (config.json's `architectures`)."""
+    for spec in FAMILIES.values():
+        if architecture in spec.huggingface_architectures:
+            return spec
+    from export.errors import UnsupportedCheckpointError
+
+    supported = ", ".join(sorted(a for s in FAMILIES.values() for a in s.huggingface_architectures))
+    raise UnsupportedCheckpointError(
+        f"No converter for Hugging Face architecture {architecture!r}: supported are {supported}."
+    )
+
+
 def seed_presets() -> dict[str, tuple[FamilySpec, SeedPreset]]:
     """Every seed preset name -> (family, preset), in registration order."""
     table = {}
@@ -99,6 +112,7 @@ __all__ = [
     "GraphSpec",
     "SeedPreset",
     "TensorSpec",
+    "family_for_architecture",
     "family_for_class",
     "register",
     "unregister",

@@ -152,6 +152,12 @@ class FamilySpec:
     # the variant XLA compiles well (static-shape AOT code). Validation compares the result
     # with the unpatched Keras model.
     export_calls: Callable[..., ContextManager[None]] | None = None
+    # Hugging Face checkpoints the family converts (export/huggingface/): config.json's
+    # `architectures` entry -> the task kind it loads as (None: the backbone alone), and the
+    # module with the converter (imported when a checkpoint needs it; its interface is in
+    # export/huggingface/__init__.py).
+    huggingface_architectures: Mapping[str, str | None] = field(default_factory=dict)
+    huggingface_converter: str | None = None
 
     def all_graphs(self) -> tuple[GraphSpec, ...]:
         """The backbone's graphs and every task's."""

@@ -57,4 +57,10 @@ SPEC = FamilySpec(
     # Layer-norm statistics (mean and variance chains) lose too much in float16.
     float16_keep_float32=(r"layer_norm",),
     export_calls=_export_calls,
+    huggingface_architectures={
+        "DebertaV2Model": None,
+        "DebertaV2ForSequenceClassification": "text_classifier",
+        "DebertaV2ForMaskedLM": "masked_lm",
+    },
+    huggingface_converter="export.families.deberta_v3.huggingface",
 )

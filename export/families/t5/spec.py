@@ -69,6 +69,8 @@ SPEC = FamilySpec(
     generation={"decoder_start": ("pad_token", 0), "end": ("end_token", 1), "pad": ("pad_token", 0)},
     tasks=TASKS,
     export_calls=_export_calls,
+    huggingface_architectures={"T5Model": None, "T5ForConditionalGeneration": "seq2seq_lm"},
+    huggingface_converter="export.families.t5.huggingface",
     # Where T5 overflows float16 (as known for T5 since its release): the RMS norms'
     # sums of squares, the residual stream, and the feed-forward output projection
     # (Hugging Face keeps this `wo` in float32 too).
