@@ -9,7 +9,7 @@ neither torch nor transformers), from the repository root:
 
 Each directory is what `save_pretrained` writes (config.json, model.safetensors or shards
 with model.safetensors.index.json) plus the sentencepiece file a Hugging Face repository
-ships (spiece.model / spm.model), and the goldens tests/test_huggingface.py compares with:
+ships (spiece.model / spm.model), and the goldens tests/export/test_huggingface.py compares with:
 
     golden.json  the sample texts, transformers' tokenizer ids, greedy `generate` ids,
                  classifier labels, and the versions that made them

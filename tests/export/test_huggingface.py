@@ -34,9 +34,9 @@ from export.errors import (
 from export.families import FAMILIES
 from export.presets import load_model
 from tests.conftest import built_once, run_export
-from tests.schema_doc import undocumented_keys
+from support.schema_doc import undocumented_keys
 
-DATA = Path(__file__).resolve().parent / "data" / "huggingface"
+DATA = Path(__file__).resolve().parents[1] / "data" / "huggingface"
 CHECKPOINTS = ("t5_v1_0", "t5_v1_1", "flan_t5", "deberta_v3", "deberta_v3_classifier", "deberta_v3_masked_lm")
 BACKENDS = ("onnxruntime", "openvino")
 ATOL = 1e-4
