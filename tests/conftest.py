@@ -31,18 +31,18 @@ from benchmarks.tiny import (  # noqa: E402,F401
 from support.aot import AOT_BUCKETS, T5_AOT_OPTIONS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-_TREE = pytest.StashKey[str | None]()
+_TREE = pytest.StashKey[tuple[str, str] | None]()
 
 
-def _working_tree() -> str | None:
-    """What git sees changed in the checkout (None outside a git checkout)."""
+def _working_tree() -> tuple[str, str] | None:
+    """(git status, git diff) of the checkout; None outside a git checkout."""
     try:
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
                                 capture_output=True, text=True, timeout=60)
         diff = subprocess.run(["git", "diff", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return status.stdout + diff.stdout if status.returncode == 0 else None
+    return (status.stdout, diff.stdout) if status.returncode == 0 else None
 
 
 def pytest_sessionstart(session) -> None:
@@ -53,13 +53,12 @@ def pytest_sessionstart(session) -> None:
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Tests write under tmp_path only: a run that changed the checkout fails, naming what changed."""
     before = session.config.stash.get(_TREE, None)
-    if before is None:
+    after = _working_tree() if before is not None else None
+    if after is None or after == before:
         return
-    after = _working_tree()
-    if after is not None and after != before:
-        changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
-        print("\nThe test run changed the working tree (tests must write under tmp_path):\n  " + "\n  ".join(changed[:20]))
-        session.exitstatus = 1
+    changed = sorted(set(after[0].splitlines()) ^ set(before[0].splitlines())) or after[0].splitlines()
+    print("\nThe test run changed the working tree (tests must write under tmp_path):\n  " + "\n  ".join(changed[:20]))
+    session.exitstatus = 1
 
 
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path | dict[str, Path]]) -> Path | dict[str, Path]:
