@@ -149,3 +149,23 @@ class SearchMismatchError(ExportError):
             f"onnx_text BeamSearch graph: case {case!r} row {row}, num_beams={num_beams}: tokens differ "
             f"from the runtime's at position {first}: graph {got}, runtime {expected}"
         )
+
+
+class InputFileError(ExportError, ValueError):
+    """A CALIBRATION= or EVAL= file cannot be used; refused before the model loads, naming the line."""
+
+    def __init__(self, path, line: int | None, problem: str) -> None:
+        self.path, self.line, self.problem = str(path), line, problem
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+class MetricDropError(ExportError):
+    """An artifact loses more of the task metric on EVAL= data than METRIC_DROP= allows."""
+
+    def __init__(self, *, format: str, metric: str, float32: float, value: float, bound: float) -> None:
+        self.format, self.metric, self.float32, self.value, self.bound = format, metric, float32, value, bound
+        super().__init__(
+            f"{format}: {metric} is {value:.4f} against float32 Keras's {float32:.4f} on the EVAL data: "
+            f"a drop of {float32 - value:.4f}, beyond the bound {bound:.4f} (METRIC_DROP)"
+        )

@@ -19,6 +19,7 @@ from onnx.external_data_helper import convert_model_to_external_data
 
 from artifact.schema import DECODING_STEP
 from export.errors import ConversionError
+from export.evaluation.tokens import calibration_samples
 from export.formats.onnx import float16
 from export.formats.onnx.cache import DtypeGraph, Float32Graph
 from export.formats.onnx.convert import bind_weights, function_to_onnx, name_dims
@@ -27,6 +28,9 @@ from export.formats.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
 OPSET = 17
+# CALIBRATION= batches the float16 range guard evaluates every node on (each run keeps all
+# of a graph's intermediate tensors): enough for typical ranges, bounded in time.
+GUARD_BATCHES = 8
 
 
 def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
@@ -78,7 +82,8 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
     if dtype == "float16":
         model = onnx.load(str(source.path))  # weights and all: the converter rewrites them
         model, record["float16"] = float16.convert(
-            model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
+            model, graphs.loaded.family.float16_keep_float32,
+            calibration_samples(graphs, traced, [graphs.sample_inputs(traced)])[:GUARD_BATCHES],
         )
         convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)  # like its source
         onnx.save_model(model, str(path))

@@ -86,14 +86,16 @@ def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
 
     import nncf
 
+    from export.evaluation.tokens import calibration_samples
     from export.validate import CALIBRATION_SEEDS, CALIBRATION_VARIANTS, cosine_similarity, tolerance
 
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer progress bars otherwise
-    calibration = [
+    synthetic = [
         graphs.sample_inputs(traced, seed=2000 + 10 * i + j, case=case)
         for i, case in enumerate(CALIBRATION_VARIANTS)
         for j in range(CALIBRATION_SEEDS)
     ]
+    calibration = calibration_samples(graphs, traced, synthetic)  # CALIBRATION= texts where given
     no_smooth_quant = nncf.AdvancedQuantizationParameters(
         smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1)
     )
@@ -105,7 +107,8 @@ def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
         advanced_parameters=no_smooth_quant,
     )
     bound = 1 - (1 - tolerance("int8").min_cosine) / 2
-    worst = _worst_cosine(model, quantized, calibration[::CALIBRATION_SEEDS], cosine_similarity)
+    checked = synthetic[::CALIBRATION_SEEDS] if calibration is synthetic else calibration[:len(CALIBRATION_VARIANTS)]
+    worst = _worst_cosine(model, quantized, checked, cosine_similarity)
     if worst >= bound:
         return quantized, {"method": "static", "calibration_min_cosine": round(worst, 6)}
     weights_only = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
