@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also show TensorFlow's and the converters' own log lines and warnings")
     parser.add_argument(
         "--dtype", default="float32",
-        help="artifact dtype: float32 (default), float16, bfloat16, int8, or all (each, from one load of the model)",
+        help="artifact dtype: float32 (default), float16, bfloat16, int8, int4 (onnx, openvino), or all (the first four, from one load of the model)",
     )
     parser.add_argument(
         "--formats",

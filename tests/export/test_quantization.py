@@ -9,6 +9,7 @@ import pytest
 import export.pipeline
 from benchmarks.tiny import copy_examples, keyword_examples, run_export, write_rows
 from export.errors import InputFileError, MetricDropError
+from support.schema_doc import undocumented_keys
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,7 @@ def test_calibrated_int8_records_user_texts_and_passes_the_gate(trained_classifi
     assert record["drop"] <= record["bound"] == 0.01
     assert set(record["formats"]) == {"onnx", "openvino"}
     assert "macro_f1" in manifest["formats"]["onnx"]["evaluation"]["others"]
+    assert undocumented_keys(manifest) == []
 
 
 def test_without_calibration_the_manifest_says_synthetic(trained_classifier, tmp_path):
@@ -91,3 +93,20 @@ def test_t5_gate_scores_greedy_output(trained_t5, tmp_path):
     assert record["float32"] >= 0.5
     assert "token_f1" in record["others"]
     assert record["drop"] <= record["bound"] == 0.1
+
+
+def test_int4_runs_on_both_backends_and_records_its_drop(trained_classifier, keyword_files, tmp_path):
+    calibration, evaluation = keyword_files
+    artifact = run_export(trained_classifier, tmp_path, dtype="int4", formats=["onnx", "openvino"],
+                          calibration=calibration, evaluation=evaluation)
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    onnx_int4 = manifest["formats"]["onnx"]["graphs"]["classifier"]["int4"]
+    # hidden 32, intermediate 64: blocks cover each weight's inner dimension, never its padding
+    assert onnx_int4["bits"] == 4 and onnx_int4["block_sizes"] == [32, 64] and onnx_int4["symmetric"] is False
+    openvino_int4 = manifest["formats"]["openvino"]["graphs"]["classifier"]["int4"]
+    assert openvino_int4["group_size"] == 32 and openvino_int4["backup_bits"] == 8 and openvino_int4["data_aware"]
+    for name in ("onnx", "openvino"):  # scored through the runtime backend of each
+        record = manifest["formats"][name]["evaluation"]
+        assert record["drop"] <= record["bound"] == 0.01
+    assert manifest["bounds"]["min_cosine"] == 0.75
+    assert undocumented_keys(manifest) == []

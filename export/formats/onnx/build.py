@@ -23,6 +23,8 @@ from export.evaluation.tokens import calibration_samples
 from export.formats.onnx import float16
 from export.formats.onnx.cache import DtypeGraph, Float32Graph
 from export.formats.onnx.convert import bind_weights, function_to_onnx, name_dims
+from export.families.base import LOGITS
+from export.formats.onnx.int4 import quantize_weights_int4
 from export.formats.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
 from export.formats.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
@@ -97,6 +99,9 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
         else:
             quantize_dynamic_int8(source.path, path, True)
             record["int8"] = {"method": "dynamic"}
+    elif dtype == "int4":
+        logits = {t.name for t in traced.spec.outputs if t.role == LOGITS}
+        record["int4"] = quantize_weights_int4(source.path, path, logits, True)
     _check(path, traced)
     built = graphs.onnx.dtypes[key] = DtypeGraph(path, record)
     return built
