@@ -18,6 +18,11 @@ CACHE_LENGTHS ?=
 TASK ?=
 # Opt-in graphs, e.g. GRAPHS=backbone (T5's whole encoder-decoder pass).
 GRAPHS ?=
+# CALIBRATION=texts.txt: one text per line for every calibrated step (else synthetic token ids).
+# EVAL=eval.tsv: examples each dtype is scored on against float32 Keras; METRIC_DROP= bounds the loss.
+CALIBRATION ?=
+EVAL ?=
+METRIC_DROP ?=
 
 # Quiet TensorFlow's C++ start-up chatter; errors still print.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -68,7 +73,7 @@ serve-repo: $(VENV)/.installed
 	$(PY) -m serve.triton_repository $(ARTIFACT) $(if $(filter command line,$(origin OUT)),$(OUT))
 
 export: $(VENV)/.installed
-	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS)) $(if $(CACHE_LENGTHS),--cache-lengths $(CACHE_LENGTHS)) $(if $(GRAPHS),--graphs $(GRAPHS))
+	$(PY) -m export $(PRESET) --dtype $(DTYPE) $(if $(FORMATS),--formats $(FORMATS)) --weights $(WEIGHTS) --out $(OUT) $(if $(TASK),--task $(TASK)) $(if $(BUCKETS),--buckets $(BUCKETS)) $(if $(CACHE_LENGTHS),--cache-lengths $(CACHE_LENGTHS)) $(if $(GRAPHS),--graphs $(GRAPHS)) $(if $(CALIBRATION),--calibration $(CALIBRATION)) $(if $(EVAL),--eval $(EVAL)) $(if $(METRIC_DROP),--metric-drop $(METRIC_DROP))
 
 list: $(VENV)/.installed
 	$(PY) -m export --list

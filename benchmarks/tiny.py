@@ -165,3 +165,86 @@ def tiny_artifacts(root: Path) -> dict[str, Path]:
         "classifier": run_export(classifier, out, formats=["onnx"]),
         "masked_lm": run_export(masked, out, formats=["onnx"]),
     }
+
+
+# Trained tiny models: synthetic tasks a tiny model learns to high accuracy in well under a
+# minute on 2 cores, so quantization's cost is measured on a model that has learned
+# something (random weights have flat logits and no outliers, and say little).
+KEYWORDS = ("fox", "dog")  # the classifier's task: does the text contain one?
+# Words the tiny vocabularies keep whole (most others split into letters and would not fit 24 tokens).
+PLAIN = ("the", "tensor", "token", "bias", "über", *"0123456789")
+DIGITS = tuple("0123456789")  # the seq2seq task: copy a short run of digits
+TRAINED_DEBERTA = {**TINY_DEBERTA, "hidden_dim": 32, "intermediate_dim": 64}
+TRAINED_T5 = {**TINY_T5, "hidden_dim": 64, "intermediate_dim": 128, "key_value_dim": 16, "num_heads": 4}
+
+
+def keyword_examples(count: int, seed: int) -> list[tuple[str, int]]:
+    """(text, 1 if it contains a KEYWORDS word else 0), half of each."""
+    rng = random.Random(seed)
+    examples = []
+    for index in range(count):
+        words = [rng.choice(PLAIN) for _ in range(rng.randint(3, 10))]
+        label = index % 2
+        if label:
+            words.insert(rng.randrange(len(words) + 1), rng.choice(KEYWORDS))
+        examples.append((" ".join(words), label))
+    rng.shuffle(examples)
+    return examples
+
+
+def copy_examples(count: int, seed: int) -> list[tuple[str, str]]:
+    """(source, target): a run of 2 to 5 digits, and the same run."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(count):
+        digits = " ".join(rng.choice(DIGITS) for _ in range(rng.randint(2, 5)))
+        pairs.append((digits, digits))
+    return pairs
+
+
+def trained_classifier_preset(path: Path, vocabulary: bytes, epochs: int = 20) -> Path:
+    """A 2-class DeBERTa classifier trained on keyword_examples (test accuracy ~1.0), saved."""
+    import keras
+    import keras_hub
+    import numpy as np
+
+    keras.utils.set_random_seed(21)
+    tokenizer = keras_hub.models.DebertaV3Tokenizer(proto=vocabulary)
+    preprocessor = keras_hub.models.DebertaV3TextClassifierPreprocessor(tokenizer=tokenizer, sequence_length=24)
+    backbone = keras_hub.models.DebertaV3Backbone(**TRAINED_DEBERTA)
+    task = keras_hub.models.DebertaV3TextClassifier(
+        backbone=backbone, num_classes=2, preprocessor=preprocessor, dropout=0.0
+    )
+    task.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                 metrics=["accuracy"])
+    texts, labels = zip(*keyword_examples(800, seed=3))
+    task.fit(x=list(texts), y=np.array(labels), batch_size=32, epochs=epochs, verbose=0)
+    task.save_to_preset(str(path))
+    return path
+
+
+def trained_t5_preset(path: Path, vocabulary: bytes, epochs: int = 40) -> Path:
+    """A T5Seq2SeqLM trained to copy copy_examples (greedy exact match ~1.0), saved."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(22)
+    tokenizer = keras_hub.models.T5Tokenizer(proto=vocabulary)
+    preprocessor = keras_hub.models.T5Seq2SeqLMPreprocessor(
+        tokenizer=tokenizer, encoder_sequence_length=12, decoder_sequence_length=12
+    )
+    backbone = keras_hub.models.T5Backbone(**TRAINED_T5, dropout=0.0)
+    task = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=preprocessor)
+    task.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                 weighted_metrics=["accuracy"])
+    sources, targets = zip(*copy_examples(1200, seed=4))
+    history = task.fit(x={"encoder_text": list(sources), "decoder_text": list(targets)}, batch_size=32, epochs=epochs, verbose=0)
+    print("t5 train accuracy", history.history["accuracy"][-3:]) if os.environ.get("TINY_VERBOSE") else None
+    task.save_to_preset(str(path))
+    return path
+
+
+def write_rows(path: Path, rows) -> Path:
+    """One example per line, fields separated by tabs (the CALIBRATION= and EVAL= files)."""
+    path.write_text("".join("\t".join(str(f) for f in (row if isinstance(row, tuple) else (row,))) + "\n" for row in rows), encoding="utf-8")
+    return path

@@ -36,7 +36,7 @@ OVERHEAD_GB = 3.5
 # the float32 one (SavedModel at float16/bfloat16/int8: export/lowering.py).
 LOWERED_BYTES = {"float16": 2, "bfloat16": 2, "int8": 1}
 # Bytes per weight a format stores at each dtype (OpenVINO keeps float16 weights for bfloat16).
-STORED_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+STORED_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int4": 1}  # int4: half a byte, 8-bit head and f32 embedding
 FROM_ONNX = ("onnx", "ort", "openvino")
 # EXPORT_MEMORY_CHECK=0 skips the checks (a machine whose swap or overcommit the user trusts).
 SWITCH = "EXPORT_MEMORY_CHECK"

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also show TensorFlow's and the converters' own log lines and warnings")
     parser.add_argument(
         "--dtype", default="float32",
-        help="artifact dtype: float32 (default), float16, bfloat16, int8, or all (each, from one load of the model)",
+        help="artifact dtype: float32 (default), float16, bfloat16, int8, int4 (onnx, openvino), or all (the first four, from one load of the model)",
     )
     parser.add_argument(
         "--formats",
@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--graphs", default="",
         help="opt-in graphs to add, comma-separated (T5: backbone, the whole encoder-decoder pass)",
     )
+    parser.add_argument("--calibration", default="",
+                        help="texts.txt: one UTF-8 text per line (T5: the encoder input), used by every "
+                        "calibrated step instead of synthetic token ids (docs/formats-and-dtypes.md)")
+    parser.add_argument("--eval", default="",
+                        help="eval.tsv: examples each dtype is scored on against float32 Keras: classifier "
+                        "text<TAB>label, masked LM text<TAB>masked word, T5 source<TAB>target, backbone one text per line")
+    parser.add_argument("--metric-drop", type=float, default=None,
+                        help="largest absolute drop of the --eval metric (default 0.01 for int8/int4, 0.005 otherwise)")
     parser.add_argument("--out", default="graphs", help="output root (default graphs/)")
     parser.add_argument("--seed", type=int, default=0, help="random-weight seed (default 0)")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an unexpected error")
@@ -121,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             task=args.task or None,
             format_options=options,
             graphs=[g.strip() for g in args.graphs.split(",") if g.strip()],
+            calibration=args.calibration or None,
+            evaluation=args.eval or None,
+            metric_drop=args.metric_drop,
         )
     except ExportError as error:
         print(f"error: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)

@@ -180,3 +180,23 @@ class TruncatedCheckpointError(CheckpointError):
 
 class TokenizerMismatchError(CheckpointError):
     """The sentencepiece file does not fit the model's vocabulary (export/huggingface/tokenizer.py has the rule)."""
+
+
+class InputFileError(ExportError, ValueError):
+    """A CALIBRATION= or EVAL= file cannot be used; refused before the model loads, naming the line."""
+
+    def __init__(self, path, line: int | None, problem: str) -> None:
+        self.path, self.line, self.problem = str(path), line, problem
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+class MetricDropError(ExportError):
+    """An artifact loses more of the task metric on EVAL= data than METRIC_DROP= allows."""
+
+    def __init__(self, *, format: str, metric: str, float32: float, value: float, bound: float) -> None:
+        self.format, self.metric, self.float32, self.value, self.bound = format, metric, float32, value, bound
+        super().__init__(
+            f"{format}: {metric} is {value:.4f} against float32 Keras's {float32:.4f} on the EVAL data: "
+            f"a drop of {float32 - value:.4f}, beyond the bound {bound:.4f} (METRIC_DROP)"
+        )

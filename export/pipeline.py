@@ -11,6 +11,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from artifact.schema import DECODING_STEP
+from export.evaluation.gate import check as check_metric, summary as metric_summary
+from export.evaluation.user_files import UserFiles
 from export.errors import ConversionError, ExportError, PartialExportError, UnsupportedRequestError, raised_as
 from export.fidelity import check_generation, generation_reference
 from export.formats import get_format
@@ -38,6 +40,9 @@ def export_model(
     progress: Progress | None = None,
     format_options: dict[str, dict] | None = None,
     graphs: Sequence[str] = (),
+    calibration: str | Path | None = None,
+    evaluation: str | Path | None = None,
+    metric_drop: float | None = None,
 ) -> Path:
     """Export `preset` to `out/<name>/<dtype>/`; returns that directory.
 
@@ -54,6 +59,12 @@ def export_model(
     Keras); nothing is left at the destination on failure. With "all", a dtype that
     fails is recorded in the index and the others are still published; then
     PartialExportError names every failure.
+
+    `calibration` (CALIBRATION=) is a file of texts every calibrated step uses instead
+    of synthetic inputs; `evaluation` (EVAL=) labelled examples each format is scored
+    on against float32 Keras, a drop beyond `metric_drop` (default per dtype,
+    export/tolerances.json) failing that dtype (export/evaluation/). Both files are
+    checked before the model loads.
     """
     explicit = bool(formats)
     dtypes = list(ALL_DTYPES) if dtype == ALL else [dtype]
@@ -62,6 +73,7 @@ def export_model(
     parameters = parameter_count(preset)
     if parameters is not None:  # refuse before building what would not fit (export/capacity.py)
         capacity.check(preset, parameters, dtypes, sorted({f for each in requested.values() for f in each}), Path(out))
+    user_files = UserFiles.read(preset, task, calibration, evaluation, metric_drop)  # before the load
     with progress.stage("load"):
         loaded = load_model(preset, weights, seed, task).with_graphs(graphs)
     for warning in loaded.warnings:
@@ -79,7 +91,7 @@ def export_model(
             if not chosen:
                 raise UnsupportedRequestError(f"no format of {requested[each]} can be exported as {each} for {loaded.family.name}")
             last = each == dtypes[-1]
-            final = _export_dtype(loaded, each, chosen, root / each, format_options, Progress(progress.stream), last)
+            final = _export_dtype(loaded, each, chosen, root / each, format_options, Progress(progress.stream), last, user_files)
             published.append(each)
         except ExportError as error:
             if len(dtypes) == 1:
@@ -104,7 +116,8 @@ def _requested_formats(formats: Sequence[str] | None, dtype: str, several: bool)
 
 
 def _export_dtype(
-    loaded: LoadedModel, dtype: str, formats: list[str], final: Path, format_options, progress: Progress, last: bool = False
+    loaded: LoadedModel, dtype: str, formats: list[str], final: Path, format_options, progress: Progress, last: bool = False,
+    user_files: UserFiles | None = None,
 ) -> Path:
     """Trace, convert, validate and publish one dtype's artifact at `final`.
 
@@ -129,6 +142,9 @@ def _export_dtype(
             specs = {g.name: g.spec for g in graphs}
             generates = loaded.family.generation is not None and any(s.role == DECODING_STEP for s in specs.values())
             generation = generation_reference(graphs) if generates else None
+            user_files = user_files or UserFiles()
+            graphs.calibration = user_files.calibration_batches(loaded)
+            scored = user_files.prepare_evaluation(loaded, graphs)
         sections = {}
         signature = graph_entries(graphs)  # the manifest's graphs, as the runtime backends read them
         # Formats with a `prepare` (the float32 ONNX graph) convert the rest without Keras.
@@ -147,6 +163,7 @@ def _export_dtype(
                     write(name)
             entries = write_side_files(loaded, graphs, references, dtype, staging)
             manifest = build_manifest(loaded, dtype, graphs, sections, entries, started)
+            manifest["calibration"] = user_files.calibration_record(graphs)
             graphs.release_keras()
             if last:
                 loaded.release()
@@ -154,7 +171,7 @@ def _export_dtype(
                 write(name)
         finally:
             graphs.close()
-        parity = []
+        parity, evaluations = [], {}
         for name in modules:
             with progress.stage(f"validate {name}"):
                 checked = modules[name].validation_records  # a format that checks itself in write
@@ -167,10 +184,13 @@ def _export_dtype(
                 records = validate_format(name, runners, references, tol, specs)
                 if generation is not None:
                     sections[name]["generation"] = check_generation(name, runners, generation, tol)
+                if scored is not None:  # raises MetricDropError beyond the bound: nothing is published
+                    evaluations[name] = sections[name]["evaluation"] = check_metric(name, runners, scored, user_files.bound(dtype))
                 parity += records
                 del runners
                 release_memory()
             progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
+        manifest["evaluation"] = metric_summary(evaluations)
         with progress.stage("write"):
             write_manifest(staging, finish_manifest(manifest, parity, staging, progress))
     progress.log(f"wrote {final} in {progress.total:.1f} s")

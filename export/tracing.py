@@ -82,6 +82,8 @@ class GraphSet:
         self.onnx = OnnxGraphs()
         # What a format's `prepare` gathered from Keras for its `write`, by format name.
         self.prepared: dict[str, Any] = {}
+        # CALIBRATION= texts as (ids, mask) batches, or None for synthetic inputs (export/evaluation/tokens.py).
+        self.calibration: list | None = None
 
     @property
     def scratch(self) -> Path:

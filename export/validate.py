@@ -48,6 +48,7 @@ class Tolerance:
     max_abs: float | None
     min_cosine: float | None
     min_generation_agreement: float | None
+    max_metric_drop: float = 0.01  # the default METRIC_DROP= on EVAL= data (export/evaluation/)
 
     def describe(self) -> str:
         parts = [f"max abs {self.max_abs:.0e}" if self.max_abs is not None else ""]

@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # share; tests import these names from here.
 from benchmarks.tiny import (  # noqa: E402,F401
     DEBERTA_PIECES, T5_PIECES, TINY_DEBERTA, TINY_T5, classifier_preset, corpus, masked_lm_preset,
-    preset_tokenizer, run_export, save_preset, train_vocabulary,
+    preset_tokenizer, run_export, save_preset, train_vocabulary, trained_classifier_preset, trained_t5_preset,
 )
 
 from support.aot import AOT_BUCKETS, T5_AOT_OPTIONS  # noqa: E402
@@ -175,6 +175,19 @@ def t5_int8_text_artifact(tmp_path_factory, mild_t5_preset) -> Path:
     return built_once(tmp_path_factory, "t5_int8_text_artifact", lambda d: run_export(mild_t5_preset, d, dtype="int8", formats=["onnx_text", "ort"]))
 
 
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(tmp_path_factory, deberta_vocabulary) -> Path:
+    """A DeBERTa classifier trained to tell whether a text holds a keyword (accuracy ~1.0): its preset."""
+    return built_once(tmp_path_factory, "trained_classifier",
+                      lambda d: trained_classifier_preset(d / "trained_classifier", deberta_vocabulary))
+
+
+@pytest.fixture(scope="session")
+def trained_t5(tmp_path_factory, t5_vocabulary) -> Path:
+    """A T5Seq2SeqLM trained to copy runs of digits: its preset."""
+    return built_once(tmp_path_factory, "trained_t5", lambda d: trained_t5_preset(d / "trained_t5", t5_vocabulary))
 
 
 @pytest.fixture(scope="session")

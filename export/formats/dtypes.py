@@ -9,6 +9,10 @@ from export.formats import FORMAT_NAMES, MODULES, get_format
 
 ALL_DTYPES = ("float32", "float16", "bfloat16", "int8")
 ALL = "all"  # DTYPE=all: every dtype in ALL_DTYPES, one load of the model
+# Asked for by name only: weight-only 4-bit is a trade for memory-bound decoding, judged on the
+# user's metric (EVAL=), not a dtype every artifact should carry.
+OPT_IN_DTYPES = ("int4",)
+DTYPES = ALL_DTYPES + OPT_IN_DTYPES
 
 
 def takes(name: str, dtype: str) -> bool:
@@ -35,8 +39,8 @@ def check_dtype(names: Sequence[str], dtype: str) -> None:
             for name in names:
                 get_format(name)  # raises for an unknown name
         return
-    if dtype not in ALL_DTYPES:
-        raise UnsupportedRequestError(f"Unknown DTYPE {dtype!r}; expected one of {', '.join(ALL_DTYPES)} or {ALL}.")
+    if dtype not in DTYPES:
+        raise UnsupportedRequestError(f"Unknown DTYPE {dtype!r}; expected one of {', '.join(DTYPES)} or {ALL}.")
     for name in names:
         module = get_format(name)  # raises, naming the supported formats
         if dtype not in module.DTYPES:

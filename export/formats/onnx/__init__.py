@@ -38,6 +38,10 @@ DTYPES = {
     "for MatMul/Gemm/Gather, activations quantized to uint8 per call; decoding steps "
     "weight-only (MatMulNBits, 8-bit blocks of 128, int8 dot products); "
     "graphs.<name>.int8.method says which",
+    "int4": "weight-only 4-bit blocks of 128 (MatMulNBits, asymmetric, int8 dot products; a "
+    "smaller block where a weight's inner dimension is smaller), activations float32, the "
+    "LM head at 8 bits, the token embedding float32 (export/formats/onnx/int4.py); "
+    "graphs.<name>.int4 records the blocks",
 }
 # Shared by the formats that run on onnxruntime (ort, onnx_text).
 NO_BFLOAT16 = (
@@ -45,6 +49,8 @@ NO_BFLOAT16 = (
     "so a bfloat16 graph cannot run there; use openvino (bf16 inference on AVX512-BF16 and AMX CPUs) "
     "or saved_model"
 )
+# int4 is written by onnx and openvino only (the formats that run T5's memory-bound decoding step).
+INT4_ONLY = {"int4": "not offered: DTYPE=int4 is made for FORMATS=onnx,openvino (weight-only 4-bit for memory-bound decoding)"}
 REFUSED = {"bfloat16": NO_BFLOAT16}
 OPT_IN = False
 REQUIRES: tuple[str, ...] = ()

@@ -19,14 +19,20 @@ from onnx.external_data_helper import convert_model_to_external_data
 
 from artifact.schema import DECODING_STEP
 from export.errors import ConversionError
+from export.evaluation.tokens import calibration_samples
 from export.formats.onnx import float16
 from export.formats.onnx.cache import DtypeGraph, Float32Graph
 from export.formats.onnx.convert import bind_weights, function_to_onnx, name_dims
+from export.families.base import LOGITS
+from export.formats.onnx.int4 import quantize_weights_int4
 from export.formats.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
 from export.formats.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
 
 OPSET = 17
+# CALIBRATION= batches the float16 range guard evaluates every node on (each run keeps all
+# of a graph's intermediate tensors): enough for typical ranges, bounded in time.
+GUARD_BATCHES = 8
 
 
 def float32_graph(graphs: GraphSet, traced: TracedGraph) -> Float32Graph:
@@ -78,7 +84,8 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
     if dtype == "float16":
         model = onnx.load(str(source.path))  # weights and all: the converter rewrites them
         model, record["float16"] = float16.convert(
-            model, graphs.loaded.family.float16_keep_float32, [graphs.sample_inputs(traced)]
+            model, graphs.loaded.family.float16_keep_float32,
+            calibration_samples(graphs, traced, [graphs.sample_inputs(traced)])[:GUARD_BATCHES],
         )
         convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)  # like its source
         onnx.save_model(model, str(path))
@@ -92,6 +99,9 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
         else:
             quantize_dynamic_int8(source.path, path, True)
             record["int8"] = {"method": "dynamic"}
+    elif dtype == "int4":
+        logits = {t.name for t in traced.spec.outputs if t.role == LOGITS}
+        record["int4"] = quantize_weights_int4(source.path, path, logits, True)
     _check(path, traced)
     built = graphs.onnx.dtypes[key] = DtypeGraph(path, record)
     return built

@@ -36,7 +36,7 @@ DTYPES = {
     "BeamSearch operator, then SentencepieceDecoder); also as .ort files"
     for dtype in ("float32", "float16", "int8")
 }
-REFUSED = {"bfloat16": onnx_format.NO_BFLOAT16}
+REFUSED = {"bfloat16": onnx_format.NO_BFLOAT16, **onnx_format.INT4_ONLY}
 # Exported only when asked for: text-in graphs are for apps, and embed onnx/'s graphs.
 OPT_IN = True
 # The embedded graphs are checked against Keras only by the onnx format's validation.

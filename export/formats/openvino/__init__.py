@@ -30,6 +30,9 @@ DTYPES = {
     "channel: VNNI/AMX int8 matrix products) where a graph keeps cosine >= 0.995 on "
     "calibration inputs of 6, 29 and 61 tokens, else NNCF int8 weight compression with f32 "
     "activations; graphs.<name>.int8.method says which",
+    "int4": "NNCF 4-bit weight compression (asymmetric, groups of 128 along each weight's inner "
+    "dimension, smaller where that is smaller), f32 activations, the embedding and LM head at 8 "
+    "bits; data-aware (AWQ, scale estimation) on CALIBRATION= texts; graphs.<name>.int4 records it",
 }
 REFUSED: dict[str, str] = {}
 OPT_IN = False

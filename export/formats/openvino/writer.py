@@ -22,6 +22,7 @@ class Recipe:
     inference_precision: str  # OpenVINO's INFERENCE_PRECISION_HINT
     float16_weights: bool = False  # OpenVINO's compressed IR (weights stored as f16)
     int8_weights: bool = False  # NNCF weight compression
+    int4_weights: bool = False  # NNCF 4-bit weight compression
 
 
 # Why each: see DTYPES in export/formats/openvino/__init__.py.
@@ -30,6 +31,7 @@ RECIPES = {
     "float16": Recipe("f32", float16_weights=True),
     "bfloat16": Recipe("bf16", float16_weights=True),
     "int8": Recipe("f32", int8_weights=True),
+    "int4": Recipe("f32", int4_weights=True),
 }
 
 
@@ -53,6 +55,8 @@ def write(graphs: GraphSet, directory: Path, dtype: str, method: str) -> dict:
         record = {}
         if recipe.int8_weights:
             model, record["int8"] = _quantize_int8(model, graphs, traced)
+        if recipe.int4_weights:
+            model, record["int4"] = _compress_int4(model, graphs, traced)
         model.set_rt_info(recipe.inference_precision, ["runtime_options", "INFERENCE_PRECISION_HINT"])
         path = out / f"{traced.name}.xml"
         # compress_to_fp16 defaults to True: never let it halve weights unasked.
@@ -86,14 +90,16 @@ def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
 
     import nncf
 
+    from export.evaluation.tokens import calibration_samples
     from export.validate import CALIBRATION_SEEDS, CALIBRATION_VARIANTS, cosine_similarity, tolerance
 
     logging.getLogger("nncf").setLevel(logging.WARNING)  # per-layer progress bars otherwise
-    calibration = [
+    synthetic = [
         graphs.sample_inputs(traced, seed=2000 + 10 * i + j, case=case)
         for i, case in enumerate(CALIBRATION_VARIANTS)
         for j in range(CALIBRATION_SEEDS)
     ]
+    calibration = calibration_samples(graphs, traced, synthetic)  # CALIBRATION= texts where given
     no_smooth_quant = nncf.AdvancedQuantizationParameters(
         smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1)
     )
@@ -105,11 +111,57 @@ def _quantize_int8(model, graphs: GraphSet, traced: TracedGraph):
         advanced_parameters=no_smooth_quant,
     )
     bound = 1 - (1 - tolerance("int8").min_cosine) / 2
-    worst = _worst_cosine(model, quantized, calibration[::CALIBRATION_SEEDS], cosine_similarity)
+    checked = synthetic[::CALIBRATION_SEEDS] if calibration is synthetic else calibration[:len(CALIBRATION_VARIANTS)]
+    worst = _worst_cosine(model, quantized, checked, cosine_similarity)
     if worst >= bound:
         return quantized, {"method": "static", "calibration_min_cosine": round(worst, 6)}
     weights_only = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
     return weights_only, {"method": "weights_only", "static_min_cosine": round(worst, 6)}
+
+
+def _compress_int4(model, graphs: GraphSet, traced: TracedGraph):
+    """(model, record): NNCF 4-bit weight compression, groups of 128 along each weight's
+    inner dimension (the largest power of two dividing every one, if one is smaller), activations f32.
+
+    NNCF keeps the embedding and the last product (T5's LM head) at 8 bits (its
+    `backup_mode`, INT8_ASYM). With CALIBRATION= texts for a graph that reads text, the
+    compression is data-aware (AWQ and scale estimation on those activations); where
+    NNCF cannot apply them to a graph's pattern it compresses data-free, recorded.
+    """
+    import logging
+
+    import nncf
+
+    from export.evaluation.tokens import calibration_samples
+    from export.formats.onnx.int4 import BLOCK
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    group = BLOCK
+    while group > 16 and any(k % group for k in _inner_dimensions(model)):
+        group //= 2
+    mode = nncf.CompressWeightsMode.INT4_ASYM
+    record = {"method": "weights_only", "bits": 4, "group_size": group, "symmetric": False,
+              "backup_bits": 8, "data_aware": False}
+    samples = calibration_samples(graphs, traced, [])
+    if samples:
+        try:
+            compressed = nncf.compress_weights(model, mode=mode, group_size=group, ratio=1.0, dataset=nncf.Dataset(samples),
+                                               subset_size=len(samples), awq=True, scale_estimation=True)
+            return compressed, {**record, "data_aware": True}
+        except Exception as error:  # a pattern NNCF's AWQ does not cover: data-free below
+            record["data_aware_skipped"] = f"{type(error).__name__}: {str(error)[:200]}"
+    return nncf.compress_weights(model, mode=mode, group_size=group, ratio=1.0), record
+
+
+def _inner_dimensions(model) -> list[int]:
+    """The K of every MatMul whose second input is a constant weight (what NNCF groups along)."""
+    dims = []
+    for op in model.get_ops():
+        weight = op.input_value(1).get_node() if op.get_type_name() == "MatMul" else None
+        if weight is not None and weight.get_type_name() == "Constant" and len(weight.get_output_shape(0)) == 2:
+            shape = list(weight.get_output_shape(0))
+            dims.append(int(shape[1] if op.get_attributes().get("transpose_b") else shape[0]))
+    return dims
 
 
 def _worst_cosine(reference, candidate, samples, cosine_similarity) -> float:

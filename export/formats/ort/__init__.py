@@ -25,7 +25,7 @@ DTYPES = {
     "optimized for ARM, with the operator config of a reduced build"
     for dtype in ("float32", "float16", "int8")
 }
-REFUSED = {"bfloat16": onnx_format.NO_BFLOAT16}
+REFUSED = {"bfloat16": onnx_format.NO_BFLOAT16, **onnx_format.INT4_ONLY}
 OPT_IN = True
 REQUIRES: tuple[str, ...] = ()
 OPTIONS = ()

@@ -23,7 +23,7 @@ DTYPES = {
     "int8": "Keras int8 quantization: int8 kernels and embeddings with per-channel scales, "
     "activations quantized on the fly",
 }
-REFUSED: dict[str, str] = {}
+REFUSED: dict[str, str] = {"int4": "Keras has no 4-bit weight-only layers to trace; use FORMATS=onnx,openvino"}
 OPT_IN = False
 REQUIRES: tuple[str, ...] = ()
 OPTIONS = ()

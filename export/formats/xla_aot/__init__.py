@@ -42,7 +42,7 @@ DTYPES = {
 }
 REFUSED = {
     dtype: f"not built yet: the AOT path compiles the float32 graph only; use onnx or openvino for {dtype}"
-    for dtype in ("float16", "bfloat16", "int8")
+    for dtype in ("float16", "bfloat16", "int8", "int4")
 }
 OPT_IN = True
 REQUIRES: tuple[str, ...] = ()

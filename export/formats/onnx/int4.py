@@ -1,0 +1,72 @@
+"""int4 ONNX graphs: weight-only 4-bit blocks (`MatMulNBits`), activations float32.
+
+Aimed at T5's decoding step, whose cost is the bytes of weights it reads per token:
+4-bit blocks halve int8's. Every MatMul with a constant weight is quantized in
+blocks of BLOCK along its inner (K) dimension, one scale and (asymmetric) zero point
+per block; a weight whose K is smaller gets the power of two covering it (at least
+16), recorded per graph, so a block never mixes in the zero padding of a short
+column. Products run at accuracy level 4 (int8 dot products on VNNI/AMX, activations
+quantized per block), as int8's decoding steps do.
+
+Kept at 8 bits: the language-model head (the product whose output is the logits;
+one wrong bit there flips greedy tokens, and it is the product users most often
+keep wider). Kept float32: the token embedding, a Gather that reads one row per
+token (onnxruntime's Gather quantizer writes 4 bits only, and a lookup reads too
+few bytes for its width to matter in speed).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnx
+
+from export.formats.onnx.int8 import fold_weight_transposes
+
+BLOCK = 128
+SYMMETRIC = False  # zero points kept more greedy tokens than symmetric blocks at 8 bits (int8.py)
+
+
+def block_for(inner: int) -> int:
+    """BLOCK, or the power of two (>= 16) covering a smaller inner dimension."""
+    size = 16
+    while size < min(inner, BLOCK):
+        size *= 2
+    return size
+
+
+def quantize_weights_int4(source: Path, path: Path, logits: set[str], external: bool = False) -> dict:
+    """4-bit MatMulNBits of the float32 graph at `source` into `path`; the products writing
+    any of `logits` (graph outputs) at 8 bits. Returns the record for the manifest."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # a line per node
+    model = onnx.load(str(source))
+    fold_weight_transposes(model, source.parent)
+    shapes = {t.name: list(t.dims) for t in model.graph.initializer}
+    products = {n.name: shapes[n.input[1]] for n in model.graph.node
+                if n.op_type == "MatMul" and len(shapes.get(n.input[1], [])) == 2}
+    head = {n.name for n in model.graph.node if n.name in products and set(n.output) & logits}
+    groups: dict[tuple[int, int], list[str]] = {}
+    for name, (inner, _) in products.items():
+        bits = 8 if name in head else 4
+        groups.setdefault((bits, block_for(inner) if bits == 4 else BLOCK), []).append(name)
+    for (bits, block), names in sorted(groups.items()):
+        quantizer = MatMulNBitsQuantizer(
+            model, bits=bits, block_size=block, is_symmetric=SYMMETRIC, accuracy_level=4, nodes_to_include=names
+        )
+        quantizer.process()
+        model = quantizer.model.model
+    onnx.save_model(model, str(path), save_as_external_data=external, location=f"{path.name}.data")
+    four = [b for (bits, b) in groups if bits == 4]
+    return {
+        "method": "weights_only",
+        "bits": 4,
+        "block_size": min(four) if four else BLOCK,  # the smallest block used (BLOCK unless a K is smaller)
+        "block_sizes": sorted(set(four)),
+        "symmetric": SYMMETRIC,
+        "products": sum(len(n) for (bits, _), n in groups.items() if bits == 4),
+        "lm_head_bits": 8 if head else None,
+        "embeddings": "float32",
+    }
