@@ -4,7 +4,8 @@
 
 Entry points and what each may raise (README "Errors"):
 
-    run, encode, generate, classify, fill_mask     InputError
+    run, encode, generate, generate_stream,
+    classify, fill_mask                            InputError
     load (mutated manifests and files)             ArtifactError, BackendUnavailableError
     cli (random arguments; the export stubbed)     exit 0 or 2 with one line, never 1
 
@@ -65,7 +66,24 @@ GENERATE_KWARGS = st.fixed_dictionaries({}, optional={
     "num_beams": st.one_of(st.integers(-2, 4), st.sampled_from([10**6]), ODD),
     "padding_mask": st.one_of(st.none(), ARRAYS, TOKEN_LISTS),
     "length_penalty": st.floats(-2, 2),
+    # The sampler and its settings (runtime/sampling.py): valid ones often, so sampling runs.
+    "sampler": st.one_of(st.sampled_from(["greedy", "beam", "random", "top_k", "top_p", "contrastive"]), ODD),
+    "temperature": st.one_of(st.floats(1e-30, 10), st.floats(allow_nan=True, allow_infinity=True), ODD),
+    "k": st.one_of(st.integers(-2, 130), ODD),
+    "p": st.one_of(st.floats(0, 1), st.floats(-1, 2), ODD),
+    "alpha": st.one_of(st.floats(0, 1), st.floats(-1, 2), ODD),
+    "seed": st.one_of(st.integers(-2, 2**64), ODD),
+    "early_stopping": st.one_of(st.booleans(), ODD),
+    "stop_token_ids": st.one_of(st.lists(st.integers(-3, 130), max_size=4), st.lists(ODD, max_size=3), ODD),
+    "no_repeat_ngram_size": st.one_of(st.integers(-2, 5), ODD),
+    "repetition_penalty": st.one_of(st.floats(1e-30, 1e30), st.floats(allow_nan=True, allow_infinity=True), ODD),
 })
+
+
+def _generate_stream(models, case):
+    """The stream consumed whole: arguments are checked at the call, the steps run after."""
+    inputs, kwargs = case
+    return list(models["t5"].generate_stream(inputs, **kwargs))
 
 @st.composite
 def near_valid_feeds(draw):
@@ -87,6 +105,7 @@ ENTRY_POINTS: dict[str, tuple[Any, Callable, tuple[type, ...]]] = {
     "encode": (st.tuples(TEXTS, st.one_of(st.none(), st.integers(-3, 100), ODD)),
                lambda m, c: m["deberta"].encode(c[0], max_length=c[1]), (InputError,)),
     "generate": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), GENERATE_KWARGS), _generate, (InputError,)),
+    "generate_stream": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), GENERATE_KWARGS), _generate_stream, (InputError,)),
     "classify": (TEXTS, lambda m, c: m["classifier"].classify(c), (InputError,)),
     "fill_mask": (st.tuples(st.one_of(MASKED_TEXTS, TEXTS), st.one_of(st.integers(-2, 5), ODD)),
                   lambda m, c: m["masked_lm"].fill_mask(c[0], top_k=c[1]), (InputError,)),
@@ -232,7 +251,7 @@ def build_models(work: Path) -> tuple[dict, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--entry", default="run,encode,generate,classify,fill_mask,load,cli")
+    parser.add_argument("--entry", default="run,encode,generate,generate_stream,classify,fill_mask,load,cli")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bound-s", type=float, default=5.0)
     parser.add_argument("--results", default="benchmarks/results/fuzz.jsonl")

@@ -43,6 +43,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "top_p": {"p": 0.1, "k": None, "temperature": 1.0, "seed": None},
     "contrastive": {"k": 5, "alpha": 0.6, "temperature": 1.0},
 }
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_STOP_TOKENS = 256  # a bound on the per-step stop check, far above any real list
 
 
@@ -188,9 +189,12 @@ def check_processors(no_repeat_ngram_size: Any, repetition_penalty: Any, limit: 
 
 
 def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(logits / temperature) in float32, as keras_hub's Sampler.compute_probabilities."""
-    scaled = logits.astype(np.float32) / np.float32(temperature)
-    scaled -= scaled.max(axis=-1, keepdims=True)
+    """softmax(logits / temperature) in float32, as keras_hub's Sampler.compute_probabilities.
+
+    The maximum is subtracted before dividing (the same function): a tiny temperature then
+    gives 0 and -inf, not inf - inf."""
+    scaled = logits.astype(np.float32)
+    scaled = (scaled - scaled.max(axis=-1, keepdims=True)) / np.float32(temperature)
     np.exp(scaled, out=scaled)
     scaled /= scaled.sum(axis=-1, keepdims=True)
     return scaled
@@ -285,6 +289,7 @@ def processors(no_repeat_ngram_size: int, repetition_penalty: float) -> Callable
         if repetition_penalty != 1.0:
             seen = np.take_along_axis(logits, generated, axis=-1)
             seen = np.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty)
+            seen = np.clip(seen, -FLOAT32_MAX, FLOAT32_MAX)  # finite, whatever the penalty
             np.put_along_axis(logits, generated, seen, axis=-1)
         if no_repeat_ngram_size:
             rows, tokens = banned_ngram_tokens(generated, no_repeat_ngram_size)
