@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import runtime  # noqa: E402
 from runtime import ArtifactError, BackendUnavailableError, InputError  # noqa: E402
+from runtime.sampling import SETTINGS as SAMPLER_SETTINGS  # noqa: E402
 
 TEXT = st.text(max_size=200)
 ODD = st.one_of(st.none(), st.integers(-5, 10**9), st.floats(allow_nan=True), st.text(max_size=20), st.booleans(),
@@ -79,6 +80,19 @@ GENERATE_KWARGS = st.fixed_dictionaries({}, optional={
     "repetition_penalty": st.one_of(st.floats(1e-30, 1e30), st.floats(allow_nan=True, allow_infinity=True), ODD),
 })
 
+# Consistent sampler settings, mostly in range, so that the samplers themselves run often.
+_IN_RANGE = {
+    "temperature": st.floats(1e-6, 1e6), "k": st.integers(1, 125), "p": st.floats(1e-9, 1.0), "alpha": st.floats(0, 1),
+    "seed": st.integers(0, 2**63 - 1), "num_beams": st.integers(1, 4), "length_penalty": st.floats(-3, 3),
+    "early_stopping": st.booleans(),
+}
+SAMPLER_KWARGS = st.sampled_from(["greedy", "beam", "random", "top_k", "top_p", "contrastive"]).flatmap(
+    lambda name: st.fixed_dictionaries({"sampler": st.just(name), "max_new_tokens": st.integers(1, 8)}, optional={
+        **{key: _IN_RANGE[key] for key in SAMPLER_SETTINGS[name]},
+        "stop_token_ids": st.lists(st.integers(0, 119), max_size=3), "no_repeat_ngram_size": st.integers(0, 4),
+        "repetition_penalty": st.floats(0.01, 100),
+    }))
+
 
 def _generate_stream(models, case):
     """The stream consumed whole: arguments are checked at the call, the steps run after."""
@@ -104,8 +118,10 @@ ENTRY_POINTS: dict[str, tuple[Any, Callable, tuple[type, ...]]] = {
             _run, (InputError,)),
     "encode": (st.tuples(TEXTS, st.one_of(st.none(), st.integers(-3, 100), ODD)),
                lambda m, c: m["deberta"].encode(c[0], max_length=c[1]), (InputError,)),
-    "generate": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), GENERATE_KWARGS), _generate, (InputError,)),
-    "generate_stream": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), GENERATE_KWARGS), _generate_stream, (InputError,)),
+    "generate": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), st.one_of(GENERATE_KWARGS, SAMPLER_KWARGS)),
+                 _generate, (InputError,)),
+    "generate_stream": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS), st.one_of(GENERATE_KWARGS, SAMPLER_KWARGS)),
+                        _generate_stream, (InputError,)),
     "classify": (TEXTS, lambda m, c: m["classifier"].classify(c), (InputError,)),
     "fill_mask": (st.tuples(st.one_of(MASKED_TEXTS, TEXTS), st.one_of(st.integers(-2, 5), ODD)),
                   lambda m, c: m["masked_lm"].fill_mask(c[0], top_k=c[1]), (InputError,)),

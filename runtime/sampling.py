@@ -55,8 +55,11 @@ class Sampling:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, key: str) -> Any:
+        """A setting as an attribute: sampling.k, sampling.temperature."""
+        if key.startswith("__"):  # copy and pickle look for these before settings exists
+            raise AttributeError(key)
         try:
-            return self.__dict__["settings"][key]
+            return self.settings[key]
         except KeyError:
             raise AttributeError(key) from None
 
@@ -209,11 +212,50 @@ def top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
     above = values > kth
     tied = values == kth
     room = k - above.sum(axis=-1, keepdims=True)
+    if (tied.sum(axis=-1, keepdims=True) == room).all():
+        return above | tied  # no tie to break (the usual case): no cumulative sum
     return above | (tied & (np.cumsum(tied, axis=-1) <= room))
 
 
 def top_k_candidates(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(ids, values) [rows, k] of each row's top k (`top_k_mask`), in descending value, lower id first at ties."""
+    if k * BLOCK * 4 <= values.shape[-1]:
+        found = _top_k_by_blocks(values, k)
+        if found is not None:
+            return found
+    return _top_k_exact(values, k)
+
+
+# A selection over a whole vocabulary (32128 for T5) costs more than the decoding step
+# can spare, so the top k are looked for in the k groups of BLOCK ids with the largest
+# maxima: every value at least the k-th largest lies in one of them (k groups have a
+# maximum at least the k-th largest group maximum, so the k-th largest value is at least
+# that), ties included, so the lower-id rule holds. Group j holds ids j, j + n, j + 2n, ...
+# (n groups): their maxima are an element-wise maximum of BLOCK contiguous rows.
+BLOCK = 64
+
+
+def _top_k_by_blocks(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """top_k_candidates within the k best blocks; None where blocks tie (the exact path then)."""
+    rows, vocab = values.shape
+    blocks = -(-vocab // BLOCK)
+    grid = values
+    if blocks * BLOCK != vocab:
+        grid = np.full((rows, blocks * BLOCK), -np.inf, values.dtype)
+        grid[:, :vocab] = values
+    grid = grid.reshape(rows, BLOCK, blocks)  # [row, i, j]: id i * blocks + j
+    tops = grid.max(axis=1)
+    chosen = tops >= np.partition(tops, blocks - k, axis=-1)[:, blocks - k, None]
+    if not (chosen.sum(axis=-1) == k).all():
+        return None
+    groups = np.nonzero(chosen)[1].reshape(rows, 1, k)  # ascending, so the candidates' ids ascend
+    candidates = np.take_along_axis(grid, groups, axis=2).reshape(rows, BLOCK * k)
+    at, picked = _top_k_exact(candidates, k)
+    ids = np.take_along_axis((np.arange(BLOCK)[:, None] * blocks + groups).reshape(rows, -1), at, axis=-1)
+    return (ids, picked) if (ids < vocab).all() else None
+
+
+def _top_k_exact(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     rows = values.shape[0]
     ids = np.nonzero(top_k_mask(values, k))[1].reshape(rows, -1)  # ascending ids per row
     picked = np.take_along_axis(values, ids, axis=-1)

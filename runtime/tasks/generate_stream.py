@@ -46,7 +46,7 @@ class TextDeltas:
         tokens, start, given = self.tokens[row], self.start[row], self.given[row]
         if given == len(tokens) and not final:
             return ""
-        before, now = self.tokenizer.detokenize([tokens[start:given], tokens[start:]])
+        before, now = self.tokenizer.decode(tokens[start:given]), self.tokenizer.decode(tokens[start:])
         if not now.startswith(before) or (now.endswith("\ufffd") and not final):
             return ""  # wait for the pieces that complete a character
         self.start[row], self.given[row] = given, len(tokens)
@@ -107,5 +107,5 @@ def _stream(task: Generation, plan) -> Iterator[tuple[np.ndarray, list[str]]]:
     ended = np.zeros(plan.batch, bool)
     for count, step in enumerate(plan.steps(), 1):
         # A row's text is final at its end (or stop) token or at the last step: flush it then.
-        ended |= np.isin(step, t.ends)
+        ended |= (step[:, None] == t.ends).any(axis=1)
         yield step, deltas.add(step, ended | (count == plan.max_new_tokens))
