@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 **base, "benchmark": "generation_sampling", "artifact": str(args.artifact), "backend": "onnxruntime",
                 "batch": batch, "prompt_tokens": args.prompt if tokens is None else tokens.tolist(), "new_tokens": args.new_tokens, "case": name,
                 "options": options, "streamed": streamed, "inputs": "texts" if isinstance(inputs, list) else "ids",
-                "runs": args.runs, "median_ms": round(ms, 2), "steps": steps[name],
+                "runs": args.runs, "runtime_threads": args.threads, "median_ms": round(ms, 2), "steps": steps[name],
                 "ms_per_step": round(ms / max(steps[name], 1), 3), "ratio_to_greedy": round(ms / greedy, 4),
                 # streamed cases against the same sampler not streamed
                 "ratio_to_unstreamed": round(ms / median(samples[unstreamed]), 4) if unstreamed else None,
