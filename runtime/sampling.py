@@ -85,6 +85,11 @@ def sampling_from(
     if sampler is None and recorded:
         sampler = recorded.get("name")
         defaults = dict(recorded.get("config") or {})
+        if sampler not in SAMPLERS:
+            raise InputError(
+                f"The artifact records the task's sampler {sampler!r} (manifest task.sampler), which the runtime "
+                f"does not run; pass sampler= one of {list(SAMPLERS)}."
+            )
     elif recorded and sampler == recorded.get("name"):
         defaults = dict(recorded.get("config") or {})
     sampler = "greedy" if sampler is None else sampler

@@ -137,3 +137,9 @@ def test_recorded_sampler_is_the_default_and_settings_fill_from_it():
 def test_bad_settings_are_refused_by_name(sampler, settings, message):
     with pytest.raises(InputError, match=message):
         sampling_from(sampler, settings, None, VOCAB)
+
+
+def test_a_recorded_sampler_the_runtime_does_not_run_asks_for_one():
+    with pytest.raises(InputError, match="records the task's sampler 'SpeculativeSampler'.*pass sampler="):
+        sampling_from(None, {}, {"name": "SpeculativeSampler", "config": {}}, VOCAB)
+    assert sampling_from("greedy", {}, {"name": "SpeculativeSampler", "config": {}}, VOCAB).name == "greedy"
