@@ -44,4 +44,7 @@ SELF_CACHE = "self_cache"  # a decoding step's own key/value cache (input)
 NEXT_SELF_CACHE = "next_self_cache"  # the same cache with this step's position written (output)
 CROSS_KV = "cross_kv"  # cross-attention keys/values: a cross-cache graph's output, a step's input
 LOGITS = "logits"
-TENSOR_ROLES = (HIDDEN, SELF_CACHE, NEXT_SELF_CACHE, CROSS_KV, LOGITS)
+# A decoding step's last hidden state (the decoder's final layer norm, before the LM head):
+# contrastive search compares the candidates' with the earlier tokens'.
+DECODER_HIDDEN = "decoder_hidden"
+TENSOR_ROLES = (HIDDEN, SELF_CACHE, NEXT_SELF_CACHE, CROSS_KV, LOGITS, DECODER_HIDDEN)

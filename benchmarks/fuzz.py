@@ -4,7 +4,8 @@
 
 Entry points and what each may raise (docs/errors.md):
 
-    run, encode, generate, classify, fill_mask     InputError
+    run, encode, generate, generate_stream,
+    classify, fill_mask                            InputError
     load (mutated manifests and files)             ArtifactError, BackendUnavailableError
     cli (random arguments; the export stubbed)     exit 0 or 2 with one line, never 1
 
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import runtime  # noqa: E402
 from runtime import ArtifactError, BackendUnavailableError, InputError  # noqa: E402
+from runtime.sampling import SETTINGS as SAMPLER_SETTINGS  # noqa: E402
 
 TEXT = st.text(max_size=200)
 ODD = st.one_of(st.none(), st.integers(-5, 10**9), st.floats(allow_nan=True), st.text(max_size=20), st.booleans(),
@@ -65,7 +67,37 @@ GENERATE_KWARGS = st.fixed_dictionaries({}, optional={
     "num_beams": st.one_of(st.integers(-2, 4), st.sampled_from([10**6]), ODD),
     "padding_mask": st.one_of(st.none(), ARRAYS, TOKEN_LISTS),
     "length_penalty": st.floats(-2, 2),
+    # The sampler and its settings (runtime/sampling.py): valid ones often, so sampling runs.
+    "sampler": st.one_of(st.sampled_from(["greedy", "beam", "random", "top_k", "top_p", "contrastive"]), ODD),
+    "temperature": st.one_of(st.floats(1e-30, 10), st.floats(allow_nan=True, allow_infinity=True), ODD),
+    "k": st.one_of(st.integers(-2, 130), ODD),
+    "p": st.one_of(st.floats(0, 1), st.floats(-1, 2), ODD),
+    "alpha": st.one_of(st.floats(0, 1), st.floats(-1, 2), ODD),
+    "seed": st.one_of(st.integers(-2, 2**64), ODD),
+    "early_stopping": st.one_of(st.booleans(), ODD),
+    "stop_token_ids": st.one_of(st.lists(st.integers(-3, 130), max_size=4), st.lists(ODD, max_size=3), ODD),
+    "no_repeat_ngram_size": st.one_of(st.integers(-2, 5), ODD),
+    "repetition_penalty": st.one_of(st.floats(1e-30, 1e30), st.floats(allow_nan=True, allow_infinity=True), ODD),
 })
+
+# Consistent sampler settings, mostly in range, so that the samplers themselves run often.
+_IN_RANGE = {
+    "temperature": st.floats(1e-6, 1e6), "k": st.integers(1, 125), "p": st.floats(1e-9, 1.0), "alpha": st.floats(0, 1),
+    "seed": st.integers(0, 2**63 - 1), "num_beams": st.integers(1, 4), "length_penalty": st.floats(-3, 3),
+    "early_stopping": st.booleans(),
+}
+SAMPLER_KWARGS = st.sampled_from(["greedy", "beam", "random", "top_k", "top_p", "contrastive"]).flatmap(
+    lambda name: st.fixed_dictionaries({"sampler": st.just(name), "max_new_tokens": st.integers(1, 8)}, optional={
+        **{key: _IN_RANGE[key] for key in SAMPLER_SETTINGS[name]},
+        "stop_token_ids": st.lists(st.integers(0, 119), max_size=3), "no_repeat_ngram_size": st.integers(0, 4),
+        "repetition_penalty": st.floats(0.01, 100),
+    }))
+
+
+def _generate_stream(models, case):
+    """The stream consumed whole: arguments are checked at the call, the steps run after."""
+    inputs, kwargs = case
+    return list(models["t5"].generate_stream(inputs, **kwargs))
 
 @st.composite
 def near_valid_feeds(draw):
@@ -86,7 +118,10 @@ ENTRY_POINTS: dict[str, tuple[Any, Callable, tuple[type, ...]]] = {
             _run, (InputError,)),
     "encode": (st.tuples(TEXTS, st.one_of(st.none(), st.integers(-3, 100), ODD)),
                lambda m, c: m["deberta"].encode(c[0], max_length=c[1]), (InputError,)),
-    "generate": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), GENERATE_KWARGS), _generate, (InputError,)),
+    "generate": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS, ARRAYS), st.one_of(GENERATE_KWARGS, SAMPLER_KWARGS)),
+                 _generate, (InputError,)),
+    "generate_stream": (st.tuples(st.one_of(TEXTS, TOKEN_LISTS), st.one_of(GENERATE_KWARGS, SAMPLER_KWARGS)),
+                        _generate_stream, (InputError,)),
     "classify": (TEXTS, lambda m, c: m["classifier"].classify(c), (InputError,)),
     "fill_mask": (st.tuples(st.one_of(MASKED_TEXTS, TEXTS), st.one_of(st.integers(-2, 5), ODD)),
                   lambda m, c: m["masked_lm"].fill_mask(c[0], top_k=c[1]), (InputError,)),
@@ -210,7 +245,8 @@ def fuzz(name: str, models: dict, cases: int, seed: int, bound_s: float, load_ta
             stats["undocumented"].append(
                 f"{type(error).__name__}: {str(error)[:200]} at {Path(where.filename).name}:{where.lineno} <- {case!r:.200}"
             )
-        stats["slowest_s"] = max(stats["slowest_s"], time.monotonic() - started)
+        if time.monotonic() - started > stats["slowest_s"]:
+            stats["slowest_s"], stats["slowest_case"] = time.monotonic() - started, f"{case!r:.300}"
 
     random.seed(seed)
     np.random.seed(seed)
@@ -232,7 +268,7 @@ def build_models(work: Path) -> tuple[dict, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--entry", default="run,encode,generate,classify,fill_mask,load,cli")
+    parser.add_argument("--entry", default="run,encode,generate,generate_stream,classify,fill_mask,load,cli")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bound-s", type=float, default=5.0)
     parser.add_argument("--results", default="benchmarks/results/fuzz.jsonl")

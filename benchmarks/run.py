@@ -256,6 +256,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
         print("\nT5 generation in one graph (onnxruntime's BeamSearch) against runtime generate, same artifact:")
         search_rows([str(artifact), "--results", str(args.results)])
+        from benchmarks.generation_sampling import main as sampling_rows  # top_k and streaming against greedy
+
+        print("\nT5 generation: top_k (k=50) and streaming against greedy, same artifact and backend:")
+        sampling_rows([str(artifact), "--results", str(args.results)])
     from runtime.choice import main as print_choices
 
     print("\nWhat runtime.load would choose on this machine (runtime/choices.json):")

@@ -98,7 +98,27 @@ def _task(loaded: LoadedModel) -> dict[str, Any] | None:
         "kind": loaded.task_spec.kind,
         "class": loaded.task_spec.class_name,
         "activation": activation if isinstance(activation, str) or activation is None else str(activation),
+        "sampler": _sampler(loaded.task),
     }
+
+
+# keras_hub's sampler classes by the names keras_hub.samplers.get takes (and runtime generate's `sampler`).
+SAMPLER_NAMES = {
+    "GreedySampler": "greedy", "BeamSampler": "beam", "RandomSampler": "random", "TopKSampler": "top_k",
+    "TopPSampler": "top_p", "ContrastiveSampler": "contrastive",
+}
+
+
+def _sampler(task) -> dict[str, Any] | None:
+    """The sampler the task model was compiled with, {name, config}, so the runtime's default
+    generate samples as the Keras model does; null for tasks that do not generate. A task loaded
+    from a preset is compiled with keras_hub's default (top_k, k=5): presets keep no compile
+    settings. Another sampler class is recorded by its class name (the runtime refuses it)."""
+    sampler = getattr(task, "sampler", None)
+    if sampler is None:
+        return None
+    name = type(sampler).__name__
+    return {"name": SAMPLER_NAMES.get(name, name), "config": json.loads(json.dumps(sampler.get_config(), default=str))}
 
 
 def _preprocessing(loaded: LoadedModel) -> dict[str, Any] | None:

@@ -1,22 +1,28 @@
-"""Greedy and beam-search decoding over an encoder + cached decoding-step artifact.
+"""Decoding loops over an encoder + cached decoding-step artifact: sampling, contrastive, beam.
 
 Graphs used, found by role (runtime/roles.py; graphs/README.md, "Generation"): the
 encoder, then the cross cache once per input, then the decoding step once per
 token with a fixed-length self-attention cache written at the cache index.
+
+The loops are generators yielding each step's token per row, so `generate` and
+`generate_stream` run the same code; the next token comes from runtime/sampling.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from artifact.machine import meminfo_bytes
 from runtime.errors import ArtifactError, InputError
 from runtime.roles import DecodingGraphs
+from runtime.sampling import Sampling, probabilities, top_k_candidates
 
 Engine = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+# f(logits [rows, vocab], generated tokens [rows, t]) -> logits (runtime/sampling.py processors)
+Process = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,11 @@ class TokenIds:
     decoder_start: int
     end: int
     pad: int
+    stop: tuple[int, ...] = ()  # tokens that end a row besides `end` (kept in the output, as `end` is)
+
+    @property
+    def ends(self) -> np.ndarray:
+        return np.array((self.end,) + self.stop, np.int64)
 
 
 def available_memory() -> int | None:
@@ -74,6 +85,7 @@ class CachedDecoder:
             raise ArtifactError(f"The {parts.step_cache!r} cache has axes {list(parts.cache_shape)} the runtime cannot size.")
         self.cache = np.zeros(shape, np.float32)
         self.parts, self.run = parts, run
+        self.hidden: np.ndarray | None = None  # the last step's decoder hidden state, when the graph gives it
 
     def step(self, tokens: np.ndarray, index: int) -> np.ndarray:
         parts = self.parts
@@ -88,6 +100,8 @@ class CachedDecoder:
             },
         )
         self.cache = outputs[parts.next_cache]
+        if parts.hidden is not None:
+            self.hidden = outputs[parts.hidden]
         return outputs[parts.logits]
 
     def reorder(self, rows: np.ndarray) -> None:
@@ -95,19 +109,88 @@ class CachedDecoder:
         self.cache = self.cache[rows]
 
 
-def greedy(decoder: CachedDecoder, batch: int, max_new_tokens: int, ids: TokenIds) -> np.ndarray:
-    """keras_hub's GreedySampler semantics: argmax each step until every row has ended."""
-    tokens = np.full((batch, max_new_tokens), ids.pad, np.int32)
+def sample_steps(
+    decoder: CachedDecoder,
+    batch: int,
+    max_new_tokens: int,
+    ids: TokenIds,
+    pick: Callable[[np.ndarray], np.ndarray],
+    process: Process | None = None,
+) -> Iterator[np.ndarray]:
+    """Each step's token per row [batch] int32: `pick` (runtime/sampling.py Picker) on the
+    step's logits, after `process`; a row that has ended yields the pad id; stops when every
+    row has ended (at the end token or one of ids.stop) or after max_new_tokens."""
+    generated = np.full((batch, max_new_tokens), ids.pad, np.int32)
     finished = np.zeros(batch, bool)
     current = np.full(batch, ids.decoder_start, np.int32)
+    ends = ids.ends
     for index in range(max_new_tokens):
         logits = decoder.step(current, index)
-        current = np.where(finished, ids.pad, np.argmax(logits, axis=-1)).astype(np.int32)
-        tokens[:, index] = current
-        finished |= current == ids.end
+        if process is not None:
+            logits = process(logits, generated[:, :index])
+        current = np.where(finished, ids.pad, pick(logits)).astype(np.int32)
+        generated[:, index] = current
+        finished |= (current[:, None] == ends).any(axis=1)  # np.isin costs ten times more per step
+        yield current
         if finished.all():
-            return tokens[:, : index + 1]
-    return tokens
+            return
+
+
+def greedy(decoder: CachedDecoder, batch: int, max_new_tokens: int, ids: TokenIds) -> np.ndarray:
+    """keras_hub's GreedySampler semantics: argmax each step until every row has ended."""
+    return collect(sample_steps(decoder, batch, max_new_tokens, ids, lambda logits: np.argmax(logits, axis=-1)), batch)
+
+
+def collect(steps: Iterator[np.ndarray], batch: int) -> np.ndarray:
+    """A step generator's tokens as [batch, steps] int32."""
+    columns = list(steps)
+    return np.stack(columns, axis=1) if columns else np.zeros((batch, 0), np.int32)
+
+
+def contrastive_steps(
+    decoder: CachedDecoder,
+    batch: int,
+    max_new_tokens: int,
+    ids: TokenIds,
+    sampling: Sampling,
+    process: Process | None = None,
+) -> Iterator[np.ndarray]:
+    """keras_hub's ContrastiveSampler: per step the k most probable tokens are each fed to the
+    decoder, and the one maximising (1 - alpha) p - alpha max_s cos(h, h_s) is kept, h being the
+    candidate's decoder hidden state and h_s those of the tokens before it (the start token's
+    included). `decoder` holds k rows per input (copies=k) and a cache one slot longer than
+    max_new_tokens: each kept token is fed once, as a candidate, the last one too."""
+    k, alpha = sampling.k, sampling.alpha
+    rows = np.arange(batch)
+    logits = decoder.step(np.full(batch * k, ids.decoder_start, np.int32), 0)[::k]
+    history = np.zeros((batch, max_new_tokens + 1, decoder.hidden.shape[-1]), np.float32)
+    history[:, 0] = decoder.hidden[::k]
+    norms = np.zeros((batch, max_new_tokens + 1), np.float32)
+    norms[:, 0] = np.linalg.norm(history[:, 0], axis=-1)
+    generated = np.full((batch, max_new_tokens), ids.pad, np.int32)
+    finished = np.zeros(batch, bool)
+    ends = ids.ends
+    for index in range(max_new_tokens):
+        if process is not None:
+            logits = process(logits, generated[:, :index])
+        candidates, candidate_probs = top_k_candidates(probabilities(logits, sampling.temperature), k)
+        next_logits = decoder.step(candidates.reshape(-1), index + 1)
+        hidden = decoder.hidden.reshape(batch, k, -1)
+        dots = np.einsum("bkh,bsh->bks", hidden, history[:, : index + 1])
+        cosine = dots / (np.linalg.norm(hidden, axis=-1)[:, :, None] * norms[:, None, : index + 1])
+        score = (1 - alpha) * candidate_probs - alpha * cosine.max(axis=-1)
+        best = np.argmax(score, axis=-1)
+        chosen = rows * k + best
+        decoder.reorder(np.repeat(chosen, k))
+        history[:, index + 1] = hidden[rows, best]
+        norms[:, index + 1] = np.linalg.norm(history[:, index + 1], axis=-1)
+        logits = next_logits[chosen]
+        current = np.where(finished, ids.pad, candidates[rows, best]).astype(np.int32)
+        generated[:, index] = current
+        finished |= (current[:, None] == ends).any(axis=1)  # np.isin costs ten times more per step
+        yield current
+        if finished.all():
+            return
 
 
 def beam_search(
@@ -118,8 +201,11 @@ def beam_search(
     ids: TokenIds,
     length_penalty: float = 1.0,
     early_stopping: bool = True,
+    temperature: float = 1.0,
+    process: Process | None = None,
 ) -> np.ndarray:
-    """Beam search with length-normalised scores: log p / length ** length_penalty.
+    """Beam search with length-normalised scores: log p / length ** length_penalty, where
+    p = softmax(logits / temperature) (keras_hub's BeamSampler's probabilities) after `process`.
 
     Each step every live beam proposes its continuations; per input the best
     2 x num_beams candidates are scanned in order: one ending in the end token
@@ -141,8 +227,12 @@ def beam_search(
     current = np.full(batch * k, ids.decoder_start, np.int32)
     hypotheses: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     done = np.zeros(batch, bool)
+    ends = set(ids.ends.tolist())
     for index in range(max_new_tokens):
-        logits = decoder.step(current, index).astype(np.float64)
+        logits = decoder.step(current, index)
+        if process is not None:
+            logits = process(logits, sequences.reshape(batch * k, -1))
+        logits = logits.astype(np.float64) / temperature
         log_probs = logits - _logsumexp(logits)
         vocab = log_probs.shape[-1]
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, k * vocab)
@@ -161,7 +251,7 @@ def beam_search(
                 score = float(candidates[b, flat])
                 if score == -np.inf:
                     break
-                if token == ids.end:
+                if token in ends:
                     if rank < k:
                         sequence = sequences[b, beam].tolist() + [token]
                         _add(hypotheses[b], k, score / len(sequence) ** length_penalty, sequence)

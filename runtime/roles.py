@@ -14,6 +14,7 @@ from artifact.schema import (
     CACHE_INDEX,
     CROSS_CACHE,
     CROSS_KV,
+    DECODER_HIDDEN,
     DECODING_STEP,
     ENCODER,
     HIDDEN,
@@ -75,6 +76,7 @@ class DecodingGraphs:
     next_cache: str
     cache_shape: tuple[Any, ...]  # symbolic: "batch", the cache axis, static sizes
     cache_axis: str  # the axis the cache index writes along
+    hidden: str | None = None  # the step's decoder hidden state output (contrastive search); older artifacts lack it
 
     @classmethod
     def from_graphs(cls, graphs: Graphs) -> "DecodingGraphs":
@@ -104,4 +106,5 @@ class DecodingGraphs:
             next_cache=name_of(graphs, step, "outputs", NEXT_SELF_CACHE),
             cache_shape=tuple(cache["shape"]),
             cache_axis=index["bound"],
+            hidden=next((o["name"] for o in graphs[step]["outputs"] if o.get("role") == DECODER_HIDDEN), None),
         )

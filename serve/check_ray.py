@@ -5,6 +5,9 @@
 
 Both nodes on 127.0.0.1, no dashboard, usage stats off; two replicas (at most one per node);
 a bounded number of concurrent requests; each answer compared with the runtime's own.
+Generation artifacts also: sampler options in the body, a streamed answer (newline-delimited
+JSON, read line by line with a timeout) joined and compared with the runtime's generate, and
+bad options refused with a 400 naming them while the deployment keeps serving.
 Prints one JSON object (the nodes that served, batch sizes seen, problems); exits 1 on
 any problem. Serve, Ray and the cluster are shut down whatever happens.
 """
@@ -57,6 +60,57 @@ def post(url: str, body: object) -> tuple[int, dict]:
     raise AssertionError("unreachable")
 
 
+# Streamed and sampled requests: (options, what the runtime's generate takes for them).
+STREAM_CASES = ({}, {"sampler": "top_k", "k": 5, "seed": 3, "temperature": 0.8}, {"sampler": "beam", "num_beams": 2})
+# Bad options, each refused with a 400 naming the parameter.
+BAD_OPTIONS = {"k": {"sampler": "top_k", "k": 0}, "p": {"sampler": "top_p", "p": 1.5},
+               "temperature": {"sampler": "random", "temperature": 0}, "sampler": {"sampler": "nucleus"},
+               "temprature": {"temprature": 0.5}}
+MAX_STREAM_LINES = 1000  # a bound on one streamed answer
+
+
+def stream(url: str, body: dict) -> tuple[int, list[dict]]:
+    """POST with "stream": true; (status, the answer's JSON lines), read as they arrive."""
+    request = urllib.request.Request(url, json.dumps({**body, "stream": True}).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            lines = []
+            for line in response:
+                lines.append(json.loads(line))
+                if len(lines) > MAX_STREAM_LINES:
+                    break
+            return response.status, lines
+    except urllib.error.HTTPError as error:
+        return error.code, [json.loads(error.read() or b"{}")]
+
+
+def check_stream(url: str, model) -> tuple[dict, list[str]]:
+    problems, report = [], {"streamed": 0, "refused": {}}
+    text = TEXTS[0]
+    for options in STREAM_CASES:
+        want = model.generate([text], **options)[0]
+        status, lines = stream(url, {"text": text, **options})
+        joined = "".join(line.get("text", "") for line in lines)
+        if status != 200 or joined != want:
+            problems.append(f"stream {options}: {status} {joined!r} (runtime: {want!r})")
+        status, whole = post(url, {"text": text, **options})
+        if status != 200 or whole.get("text") != want:
+            problems.append(f"request {options}: {status} {whole} (runtime: {want!r})")
+        report["streamed"] += 1
+        report["lines"] = len(lines)
+    for name, options in BAD_OPTIONS.items():
+        for send in (post, stream):
+            status, answer = send(url, {"text": text, **options})
+            error = (answer if isinstance(answer, dict) else answer[0]).get("error", "")
+            report["refused"][name] = [status, error]
+            if status != 400 or repr(name) not in error and f"{name} must" not in error:
+                problems.append(f"{send.__name__} with bad {name}: {status} {answer} (a 400 naming {name!r} expected)")
+    status, answer = post(url, {"text": text})
+    if status != 200:
+        problems.append(f"after the bad options: {status} {answer}")
+    return report, problems
+
+
 def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import serve
@@ -89,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         report["nodes_serving"] = sorted({a.get("node") for _, a in answers if a.get("node")})
         report["batch_sizes"] = sorted({a.get("batch") for _, a in answers if a.get("batch")})
         report["requests"] = len(answers)
+        if task == "generate":
+            report["stream"], found = check_stream(url, model)
+            problems += found
         status, refusal = post(url, {"text": 5})
         report["bad_request"] = [status, refusal.get("error")]
         if status != 400:

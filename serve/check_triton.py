@@ -5,7 +5,8 @@
 Writes one repository for all the artifacts, checks every config.pbtxt against Triton's
 protobuf schema and the artifact's signature, starts tritonserver with the python models,
 sends a bounded number of concurrent requests (one client per thread) and compares each
-answer with the runtime's own, in this process. Prints one JSON object; exits 0 when
+answer with the runtime's own, in this process; generation artifacts' stream models are
+called with a streaming gRPC client (sampler parameters, bad ones refused by name). Prints one JSON object; exits 0 when
 nothing is wrong, 1 with the problems listed otherwise. The server is stopped (its process
 group killed) whatever happens.
 """
@@ -67,7 +68,8 @@ def _against_signature(config, entry, pb) -> list[str]:
     return problems
 
 
-def infer(url: str, model: str, feeds: dict[str, tuple[np.ndarray, str]], outputs: list[str] | None = None) -> dict:
+def infer(url: str, model: str, feeds: dict[str, tuple[np.ndarray, str]], outputs: list[str] | None = None,
+          parameters: dict | None = None) -> dict:
     """One request ({input: (array, Triton datatype)}) on its own client; the outputs by name,
     or {"error": the server's message}. `outputs`: asked for as binary data (faster for big ones)."""
     import tritonclient.http as http
@@ -80,7 +82,7 @@ def infer(url: str, model: str, feeds: dict[str, tuple[np.ndarray, str]], output
             tensor.set_data_from_numpy(array)
             tensors.append(tensor)
         requested = [http.InferRequestedOutput(o, binary_data=True) for o in outputs] if outputs else None
-        result = client.infer(model, tensors, outputs=requested)
+        result = client.infer(model, tensors, outputs=requested, parameters=parameters)
         return {o["name"]: result.as_numpy(o["name"]) for o in result.get_response()["outputs"]}
     except Exception as error:  # the server's refusal, reported back as data
         return {"error": str(error)}
@@ -196,6 +198,88 @@ def grpc_matches(grpc_url: str, prefix: str, model) -> list[str]:
     return [f"{prefix} over gRPC: {p}" for p in _compare(task, answer, tasks.run_texts(model, task, [text])[0])]
 
 
+# Streamed requests: their request parameters (generate's options) and bad ones, refused by name.
+STREAM_CASES = ({}, {"sampler": "top_k", "k": 5, "seed": 3, "temperature": "0.8"}, {"sampler": "contrastive", "k": 3},
+                {"sampler": "beam", "num_beams": 2, "stop_token_ids": "5,9"})
+BAD_PARAMETERS = {"k": {"sampler": "top_k", "k": 0}, "p": {"sampler": "top_p", "p": "1.5"},
+                  "temperature": {"sampler": "random", "temperature": "0"}, "sampler": {"sampler": "nucleus"}}
+STREAM_TIMEOUT_S = 60  # the longest wait for one streamed response
+MAX_RESPONSES = 1000  # a bound on one stream
+
+
+def stream_request(grpc_url: str, model: str, texts: list[str], parameters: dict) -> tuple[list, str]:
+    """One streamed request: (its responses as (token ids, text deltas), the error or "")."""
+    import queue
+
+    import tritonclient.grpc as grpc
+
+    arrived: queue.Queue = queue.Queue()
+    client = grpc.InferenceServerClient(grpc_url)
+    client.start_stream(callback=lambda result, error: arrived.put((result, error)))
+    responses = []
+    try:
+        tensor = grpc.InferInput("TEXT", [len(texts)], "BYTES")
+        tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
+        client.async_stream_infer(model, [tensor], parameters=parameters, enable_empty_final_response=True)
+        for _ in range(MAX_RESPONSES):
+            result, error = arrived.get(timeout=STREAM_TIMEOUT_S)
+            if error is not None:  # a stream carries a response's error as its message only (no status code)
+                return responses, error.message()
+            if result.as_numpy("TOKEN_IDS") is not None:
+                deltas = [d.decode() for d in result.as_numpy("TEXT_DELTA")]
+                responses.append((result.as_numpy("TOKEN_IDS").tolist(), deltas))
+            if result.get_response().parameters["triton_final_response"].bool_param:
+                return responses, ""
+        return responses, f"more than {MAX_RESPONSES} responses"
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def check_streaming(grpc_url: str, prefix: str, model) -> tuple[dict, list[str]]:
+    """<prefix>_stream: the joined stream equals the runtime's generate for the same options."""
+    from serve.tasks import generation_options
+
+    problems, report = [], {"streams": 0, "refused": {}}
+    texts = TEXTS[:3]
+    for parameters in STREAM_CASES:
+        options = {"max_new_tokens": 32, **generation_options(parameters)}
+        want_texts = model.generate(texts, **options)
+        responses, error = stream_request(grpc_url, f"{prefix}_stream", texts, parameters)
+        joined = ["".join(parts) for parts in zip(*(deltas for _, deltas in responses))] if responses else []
+        if error or joined != want_texts:
+            problems.append(f"{prefix}_stream {parameters}: {error or joined} (runtime: {want_texts})")
+        report["streams"] += 1
+        report.setdefault("responses", []).append(len(responses))
+    for name, parameters in BAD_PARAMETERS.items():
+        responses, error = stream_request(grpc_url, f"{prefix}_stream", texts[:1], parameters)
+        report["refused"][name] = error
+        if f"{name} must" not in error or responses:
+            problems.append(f"{prefix}_stream with bad {name}: {error!r} after {len(responses)} responses (a refusal naming {name!r} expected)")
+    responses, error = stream_request(grpc_url, f"{prefix}_stream", texts[:1], {})
+    if error or not responses:
+        problems.append(f"{prefix}_stream after the bad parameters: {error or 'no responses'}")
+    return report, problems
+
+
+def check_parameters(url: str, prefix: str, model) -> tuple[dict, list[str]]:
+    """The (batched) text model with sampler request parameters, and a bad one refused with a 400."""
+    from serve.tasks import generation_options
+
+    problems, text = [], TEXTS[0]
+    feeds = {"TEXT": (np.array([[text.encode()]], dtype=object), "BYTES")}
+    parameters = STREAM_CASES[1]
+    want = model.generate([text], max_new_tokens=32, **generation_options(parameters))[0]
+    answer = infer(url, prefix, feeds, parameters=parameters)
+    got = answer["GENERATED"][0][0].decode() if "GENERATED" in answer else answer
+    if got != want:
+        problems.append(f"{prefix} with {parameters}: {got!r} (runtime: {want!r})")
+    refused = infer(url, prefix, feeds, parameters=BAD_PARAMETERS["k"]).get("error", "")
+    if "k must" not in refused or "400" not in refused:
+        problems.append(f"{prefix} with k=0: {refused!r} (a 400 naming k expected)")
+    return {"sampled": got, "refused": refused}, problems
+
+
 def batching(url: str, models: list[str]) -> dict[str, dict[str, int]]:
     """Triton's own counts: fewer executions than inferences means requests ran batched."""
     import tritonclient.http as http
@@ -222,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         models = write_repository(artifact, repository)
         prefix = model_name(json.loads((artifact / MANIFEST).read_text()))
         prefixes[prefix] = artifact
-        python_models += [m for m in models if m in (prefix, f"{prefix}_ids")]
+        python_models += [m for m in models if m in (prefix, f"{prefix}_ids", f"{prefix}_stream")]
     configs, problems = check_configs(repository, prefixes)
     report = {"configs": configs, "python_models": python_models, "artifacts": {}}
     with TritonServer(repository, workdir, python_models) as server:
@@ -234,7 +318,12 @@ def main(argv: list[str] | None = None) -> int:
             problems += found
             report["artifacts"][prefix]["bad_requests"], found = bad_requests(server.url, prefix, model)
             problems += found + grpc_matches(server.grpc_url, prefix, model)
-        report["batching"] = batching(server.url, python_models)
+            if f"{prefix}_stream" in python_models:
+                report["artifacts"][prefix]["stream"], found = check_streaming(server.grpc_url, prefix, model)
+                problems += found
+                report["artifacts"][prefix]["parameters"], found = check_parameters(server.url, prefix, model)
+                problems += found
+        report["batching"] = batching(server.url, [m for m in python_models if not m.endswith("_stream")])
     report["problems"] = problems
     print(json.dumps(report, default=str))
     return 1 if problems else 0

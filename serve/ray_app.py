@@ -7,16 +7,23 @@ POST {"text": "..."} -> the artifact's task result (serve/tasks.py) plus the ser
 node's id and the size of the batch it ran in: requests arriving within 10 ms (up to 8)
 run as one runtime call (@serve.batch). At most one replica per node, so replicas land
 on different machines.
+
+Generation artifacts also take generate's options in the body (sampler, k, p, temperature,
+seed, max_new_tokens, ...: serve/tasks.py GENERATION_PARAMETERS); such a request runs on its
+own. With "stream": true the answer is a StreamingResponse of newline-delimited JSON, one
+line per decoding step: {"token_id": int, "text": the text delta}. A bad option is a 400
+naming it, before any work.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 from ray import serve
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 
 MAX_BATCH = 8
 BATCH_WAIT_S = 0.01
@@ -52,8 +59,31 @@ class ArtifactServer:
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str):
             return JSONResponse({"error": f"'text' must be a string; received {type(text).__name__}"}, status_code=400)
-        result = await self.handle(text)
-        return JSONResponse(result, status_code=400 if "error" in result else 200)
+        parameters = {k: v for k, v in body.items() if k not in ("text", "stream")}
+        stream = body.get("stream", False)
+        if not parameters and not stream:
+            result = await self.handle(text)
+            return JSONResponse(result, status_code=400 if "error" in result else 200)
+        return self._generate(text, parameters, stream)
+
+    def _generate(self, text: str, parameters: dict[str, Any], stream: Any):
+        """One request with its own generation options, whole or streamed."""
+        from serve import tasks
+
+        try:
+            if self.task != "generate":
+                raise ValueError(f"this artifact serves {self.task}, which takes only 'text'; received {sorted(parameters)}")
+            if not isinstance(stream, bool):
+                raise ValueError(f"'stream' must be true or false; received {stream!r}")
+            options = tasks.generation_options(parameters)
+            if stream:
+                steps = self.model.generate_stream([text], **options)  # checks every option before the first step
+                lines = (json.dumps({"token_id": int(ids[0]), "text": deltas[0]}) + "\n" for ids, deltas in steps)
+                return StreamingResponse(lines, media_type="application/x-ndjson")
+            result = tasks.run_texts(self.model, self.task, [text], options)[0]
+        except ValueError as error:  # runtime.InputError among them
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({**_plain(result), "node": self.node, "batch": 1})
 
 
 def _plain(value: Any) -> Any:

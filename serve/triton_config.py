@@ -37,6 +37,9 @@ class ModelConfig:
     max_batch_size: int = 0
     instances: int = 1
     parameters: dict[str, str] = field(default_factory=dict)
+    # Decoupled: the model sends any number of responses per request (streaming), and
+    # only streaming clients (gRPC stream) can call it.
+    decoupled: bool = False
 
     def text(self) -> str:
         lines = [f'name: "{self.name}"']
@@ -46,6 +49,8 @@ class ModelConfig:
         lines += _tensors("input", self.inputs) + _tensors("output", self.outputs)
         if self.max_batch_size > 0:
             lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {QUEUE_DELAY_US} }}")
+        if self.decoupled:
+            lines.append("model_transaction_policy { decoupled: true }")
         lines.append(f"instance_group [ {{ count: {self.instances} kind: KIND_CPU }} ]")
         for key, value in self.parameters.items():
             lines.append(f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}')

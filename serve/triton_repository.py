@@ -4,14 +4,20 @@ For each graph, production models for NVIDIA's Triton container (their backends 
 pip-installable, so here they are checked structurally, not loaded):
     <name>_<graph>_onnx       platform onnxruntime_onnx, 1/model.onnx (+ its external data)
     <name>_<graph>_openvino   backend openvino, 1/model.xml + model.bin
-and two python-backend models that run the artifact through this project's runtime
+and python-backend models that run the artifact through this project's runtime
 (serve/triton_model.py), for what raw graphs cannot serve:
     <name>        text in (TEXT, BYTES) -> the artifact's task: generated text, label and
                   probabilities, fill-mask tokens and scores, or embeddings
     <name>_ids    token ids in -> generated ids (generation artifacts) or the task graph's
                   outputs (encoder, classifier); requests of different lengths share a batch
-Both with dynamic batching: the requests of a batch run as one runtime call. The artifact is
-linked (copied across file systems) into each python model's version directory.
+    <name>_stream generation artifacts with a tokenizer: texts in (TEXT [n]) -> one response
+                  per decoding step (TOKEN_IDS [n] int32, TEXT_DELTA [n]); decoupled, so
+                  only streaming clients (gRPC stream) call it, and <name> keeps serving the
+                  others. Requests run one at a time (no dynamic batching).
+The first two with dynamic batching: the requests of a batch run as one runtime call, one
+call per group of requests with equal request parameters (generation's sampler settings:
+serve/tasks.py GENERATION_PARAMETERS). The artifact is linked (copied across file systems)
+into each python model's version directory.
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ TEXT_OUTPUTS = {
 }
 
 
+# The streaming model's outputs, one response per decoding step: each text's new token and text delta.
+STREAM_OUTPUTS = [Tensor("TOKEN_IDS", "TYPE_INT32", [-1]), Tensor("TEXT_DELTA", "TYPE_STRING", [-1])]
+
+
 def write_repository(artifact: Path, out: Path, name: str | None = None, threads: int = 1, instances: int = 1,
                      backend: str = "onnxruntime") -> dict[str, Path]:
     """Write the repository under `out`; model name -> its directory."""
@@ -65,6 +75,10 @@ def write_repository(artifact: Path, out: Path, name: str | None = None, threads
                            backend="python", max_batch_size=MAX_BATCH_SIZE, instances=instances,
                            parameters={**parameters, "input": "text"})
         models[name] = _write_python_model(out, text, artifact)
+    if task == "generate" and manifest.get("tokenizer"):
+        stream = ModelConfig(f"{name}_stream", [Tensor("TEXT", "TYPE_STRING", [-1])], STREAM_OUTPUTS, backend="python",
+                             instances=instances, parameters={**parameters, "input": "stream"}, decoupled=True)
+        models[stream.name] = _write_python_model(out, stream, artifact)
     if task in IDS_TASKS:
         ids = ModelConfig(f"{name}_ids", *_ids_signature(manifest, task), backend="python",
                           max_batch_size=MAX_BATCH_SIZE, instances=instances, parameters={**parameters, "input": "ids"})

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 READY_TIMEOUT_S = 120
+ROOT = Path(__file__).resolve().parents[1]  # the checkout whose runtime the python models run
 
 
 def free_port() -> int:
@@ -63,6 +64,9 @@ class TritonServer:
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = ":".join(p for p in libraries + [env.get("LD_LIBRARY_PATH", "")] if p)
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+        # The python models import this checkout's runtime and serve/, not whichever one the
+        # serving venv's editable install points at (another worktree's, say).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         command = [
             str(server / "bin" / "tritonserver"),
             f"--model-repository={self.repository}",

@@ -19,6 +19,7 @@ from artifact.schema import (  # noqa: F401  (re-exported for family modules)
     CLASSIFIER,
     CROSS_CACHE,
     CROSS_KV,
+    DECODER_HIDDEN,
     DECODING_STEP,
     ENCODER,
     ENCODER_DECODER,

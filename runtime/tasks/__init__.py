@@ -32,8 +32,9 @@ class Task:
     method: str = ""  # the Model method it offers: a method of this class with that name
     what: str = ""  # for refusals: "<artifact> is not <what>"
     # Serving (serve/tasks.py): an artifact is served as its lowest-ranked task (a
-    # seq2seq artifact also encodes, and is served as a generator).
-    serving_rank: int = 100
+    # seq2seq artifact also encodes, and is served as a generator). None: not served as a
+    # task of its own (generate_stream: serving streams through generate's model).
+    serving_rank: int | None = 100
     serves_ids: bool = False  # whether serving also runs this task's graph on raw token ids
 
     def __init__(self, model: "Model") -> None:

@@ -9,7 +9,7 @@ import pytest
 import runtime
 from benchmarks.fuzz import LoadTarget, fuzz
 
-CASES = {"run": 60, "encode": 60, "generate": 40, "load": 40, "cli": 80}
+CASES = {"run": 60, "encode": 60, "generate": 60, "generate_stream": 40, "load": 40, "cli": 80}
 
 
 def check_fuzz(entry: str, models: dict, cases: int, load_target=None) -> None:

@@ -29,7 +29,7 @@ RENAMES = {
         "next_token",
         {"encoder_padding_mask": "keep", "decoder_token_ids": "token", "self_attention_cache": "past",
          "cache_update_index": "at", "cross_attention_cache": "memory_kv"},
-        {"logits": "scores", "next_self_attention_cache": "present"},
+        {"logits": "scores", "next_self_attention_cache": "present", "decoder_hidden_state": "last_state"},
     ),
 }
 
@@ -95,13 +95,13 @@ def test_a_family_with_other_names_exports_loads_and_generates(renamed_artifact,
     reference = runtime.load(t5_artifact, backend="onnxruntime")
     assert model.manifest["family"] == RENAMED
     assert set(model.graphs) == {"encode", "memory", "next_token"}
-    assert set(model.tasks) == {"encode", "generate"}
+    assert set(model.tasks) == {"encode", "generate", "generate_stream"}
     rng = np.random.default_rng(3)
     mask = (np.arange(9)[None, :] < np.array([9, 4])[:, None]).astype(np.int32)
     ids = rng.integers(3, model.vocabulary_size, mask.shape).astype(np.int32) * mask
-    for beams in (1, 3):
-        got = model.generate(ids, max_new_tokens=8, num_beams=beams, padding_mask=mask)
-        np.testing.assert_array_equal(got, reference.generate(ids, max_new_tokens=8, num_beams=beams, padding_mask=mask))
+    for options in ({"num_beams": 1}, {"num_beams": 3}, {"sampler": "contrastive"}):  # contrastive: the hidden state by role
+        got = model.generate(ids, max_new_tokens=8, padding_mask=mask, **options)
+        np.testing.assert_array_equal(got, reference.generate(ids, max_new_tokens=8, padding_mask=mask, **options))
     texts = ["ka to mi re su", "zen mar"]
     assert model.generate(texts, max_new_tokens=6) == reference.generate(texts, max_new_tokens=6)
     for got, want in zip(model.encode(texts), reference.encode(texts)):

@@ -48,7 +48,12 @@ def test_triton_repository_serves_every_task_batched(tmp_path, t5_artifact, clas
     for model, counts in report["batching"].items():
         if counts["inferences"]:
             assert counts["executions"] < counts["inferences"], model  # requests ran batched
-    assert "token id" in report["artifacts"][next(n for n, t in tasks.items() if t == "generate")]["out_of_range_error"]
+    generator = report["artifacts"][next(n for n, t in tasks.items() if t == "generate")]
+    assert "token id" in generator["out_of_range_error"]
+    # The decoupled stream model, over a streaming gRPC client: each sampler's joined stream
+    # equals the runtime's generate, and bad sampler parameters are refused by name.
+    assert generator["stream"]["streams"] == 4 and set(generator["stream"]["refused"]) == {"k", "p", "temperature", "sampler"}
+    assert generator["parameters"]["refused"].startswith("[400] k must")
 
 
 def test_ray_serve_spreads_requests_over_two_nodes(t5_artifact):
@@ -57,6 +62,8 @@ def test_ray_serve_spreads_requests_over_two_nodes(t5_artifact):
     assert report["nodes_in_cluster"] == 2 and len(report["nodes_serving"]) == 2
     assert max(report["batch_sizes"]) > 1  # @serve.batch grouped concurrent requests
     assert report["bad_request"][0] == 400
+    # Sampler options in the body, streamed answers (StreamingResponse), bad options a 400 naming them.
+    assert report["stream"]["streamed"] == 3 and all(status == 400 for status, _ in report["stream"]["refused"].values())
 
 
 def test_serving_benchmark_runs_without_failures(tmp_path, deberta_artifact):

@@ -120,8 +120,8 @@ def step_call(model, inputs) -> dict:
         x = x + layer.output_projector(hidden)
 
     next_cache = ops.where(ops.expand_dims(hit, 1), ops.concatenate(updates, axis=1), cache)
-    logits = model.lm._logits(backbone.decoder_layer_norm(x))
-    return {"logits": logits, "next_self_attention_cache": next_cache}
+    hidden = backbone.decoder_layer_norm(x)
+    return {"logits": model.lm._logits(hidden), "next_self_attention_cache": next_cache, "decoder_hidden_state": hidden}
 
 
 @contextmanager

@@ -65,7 +65,7 @@ class DecoderStep(keras.Model):
 
     def call(self, inputs, training=None):
         with portable_slice_update():
-            logits, _, self_cache, _ = self.lm.call_decoder_with_cache(
+            logits, hidden, self_cache, _ = self.lm.call_decoder_with_cache(
                 encoder_hidden_states=None,  # read only through the cross-attention cache
                 encoder_padding_mask=inputs["encoder_padding_mask"],
                 decoder_token_ids=inputs["decoder_token_ids"],
@@ -74,7 +74,11 @@ class DecoderStep(keras.Model):
                 cross_attention_cache=inputs["cross_attention_cache"],
                 cross_attention_cache_update_index=None,
             )
-        return {"logits": logits[:, 0, :], "next_self_attention_cache": self_cache}
+        return {
+            "logits": logits[:, 0, :],
+            "next_self_attention_cache": self_cache,
+            "decoder_hidden_state": hidden[:, 0, :],  # the LM head's input: contrastive search reads it
+        }
 
 
 class CrossAttentionCache(keras.Model):

@@ -8,6 +8,7 @@ from export.families.base import (
     CACHE_INDEX,
     CROSS_CACHE,
     CROSS_KV,
+    DECODER_HIDDEN,
     DECODING_STEP,
     ENCODER_DECODER,
     HIDDEN,
@@ -82,6 +83,8 @@ GENERATION_GRAPHS = (
         outputs=(
             TensorSpec("logits", ("batch", "vocabulary"), "float32", role=LOGITS),
             TensorSpec("next_self_attention_cache", _CACHE_DIMS, "float32", role=NEXT_SELF_CACHE),
+            # The input of the LM head (contrastive search): no extra work, it is computed anyway.
+            TensorSpec("decoder_hidden_state", ("batch", "hidden"), "float32", role=DECODER_HIDDEN),
         ),
         builder=_decoder_step,
         role=DECODING_STEP,
