@@ -26,14 +26,10 @@ def token_ids(loaded, texts: Sequence[str], pack: bool = True, limit: int = MAX_
 
 
 def padded(rows: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, mask), right-padded to the longest row."""
-    length = max(len(r) for r in rows)
-    ids = np.full((len(rows), length), pad, np.int32)
-    mask = np.zeros((len(rows), length), np.int32)
-    for index, row in enumerate(rows):
-        ids[index, : len(row)] = row
-        mask[index, : len(row)] = 1
-    return ids, mask
+    """(ids, mask), right-padded to the longest row: the runtime's own padding."""
+    from runtime.packing import pad as pad_rows
+
+    return pad_rows(rows, pad)
 
 
 def takes_text(spec) -> bool:
