@@ -94,12 +94,13 @@ def _task(loaded: LoadedModel) -> dict[str, Any] | None:
     if loaded.task_spec is None:
         return None
     activation = loaded.task.get_config().get("activation")
-    return {
+    task = {
         "kind": loaded.task_spec.kind,
         "class": loaded.task_spec.class_name,
         "activation": activation if isinstance(activation, str) or activation is None else str(activation),
-        "sampler": _sampler(loaded.task),
     }
+    sampler = _sampler(loaded.task)
+    return task if sampler is None else {**task, "sampler": sampler}
 
 
 # keras_hub's sampler classes by the names keras_hub.samplers.get takes (and runtime generate's `sampler`).
@@ -113,7 +114,8 @@ def _sampler(task) -> dict[str, Any] | None:
     """The sampler the task model was compiled with, {name, config}, so the runtime's default
     generate samples as the Keras model does; null for tasks that do not generate. A task loaded
     from a preset is compiled with keras_hub's default (top_k, k=5): presets keep no compile
-    settings. Another sampler class is recorded by its class name (the runtime refuses it)."""
+    settings. Another sampler class is recorded by its class name (the runtime refuses it).
+    Tasks that do not generate record no `sampler` key."""
     sampler = getattr(task, "sampler", None)
     if sampler is None:
         return None

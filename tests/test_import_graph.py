@@ -129,3 +129,16 @@ def test_package_has_no_import_cycle(package):
     assert len(graph) > 1, f"no modules found under {package}/"
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle in {package}/: {' -> '.join(cycle)}"
+
+
+def test_no_test_imports_another_test_or_conftest():
+    """Tests share helpers through tests/support and benchmarks/tiny.py, never through each other."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                first, last = name.split(".")[0], name.split(".")[-1]
+                if first in ("tests", "conftest") or last.startswith("test_"):
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []

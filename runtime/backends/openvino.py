@@ -9,7 +9,7 @@ import openvino as ov
 
 from runtime.backends.base import Backend
 from runtime.manifest import resolve
-from runtime.errors import BackendUnavailableError
+from runtime.errors import ArtifactError, BackendUnavailableError
 
 # Precisions a caller may ask for, by OpenVINO's names; "bf16" needs AVX512-BF16 or AMX.
 PRECISIONS = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16", "float16": "f16", "f16": "f16"}
@@ -38,6 +38,11 @@ class OpenVinoBackend(Backend):
 
     def resolve_precision(self, precision: str | None) -> str:
         recorded = self.section.get("inference_precision", "f32")
+        if recorded not in ("f32", "bf16", "f16"):  # a manifest value handed to OpenVINO as is
+            raise ArtifactError(
+                f"{self.directory / 'manifest.json'}: formats.openvino.inference_precision is {recorded!r}; "
+                "expected one of 'f32', 'bf16', 'f16'."
+            )
         if precision is None:
             return recorded  # never OpenVINO's implicit bf16
         if precision not in PRECISIONS:

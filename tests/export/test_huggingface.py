@@ -33,7 +33,8 @@ from export.errors import (
 )
 from export.families import FAMILIES
 from export.presets import load_model
-from tests.conftest import built_once, run_export
+from benchmarks.tiny import run_export
+from support.built import built_once
 from support.schema_doc import undocumented_keys
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "huggingface"

@@ -14,7 +14,7 @@ from runtime.generation import CachedDecoder
 from runtime.sampling import nucleus_mask, probabilities, top_k_mask
 from runtime.tasks.generate_stream import TextDeltas
 from runtime.tokenizer import Tokenizer
-from tests.test_generation import keras_lm, prompts
+from support.t5 import keras_lm, prompts
 
 NEW_TOKENS = 10
 TEXTS = ["the quick brown fox", "dog", "ka to mi re su no"]

@@ -99,7 +99,11 @@ def build_task(kind: str, backbone, tokenizer, config: Mapping[str, Any]):
     import keras_hub
 
     preprocessor = keras_hub.models.T5Seq2SeqLMPreprocessor(tokenizer=tokenizer)
-    return keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=preprocessor)
+    task = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=preprocessor)
+    # transformers' generate() is greedy unless a generation config asks for sampling or beams;
+    # compiled so, the manifest records greedy and the runtime's default generate matches HF's.
+    task.compile(sampler="greedy")
+    return task
 
 
 def ignored(checkpoint) -> tuple[str, ...]:
