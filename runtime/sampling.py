@@ -292,7 +292,7 @@ class Picker:
         if s.name == "top_k":
             # Only the k candidates' probabilities are needed: their softmax over the whole
             # row is the softmax among them, rescaled, and the draw ignores the scale.
-            ids, values = top_k_candidates(logits.astype(np.float32), s.k)
+            ids, values = top_k_candidates(np.asarray(logits, np.float32), s.k)  # no copy of float32 logits
             weights = probabilities(values, s.temperature)
             return np.take_along_axis(ids, draw(weights, self.rng)[:, None], axis=-1)[:, 0]
         return self._top_p(logits)
