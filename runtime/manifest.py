@@ -66,6 +66,7 @@ _SCHEMA: dict[tuple[str, ...], tuple[tuple[type, ...], bool, str | None]] = {
     ("preprocessing", "truncate"): ((str,), False, None),
     ("preprocessing", "labels"): ((list, _NONE), False, None),
     ("task", "activation"): ((str, _NONE), False, None),
+    ("formats", "openvino", "inference_precision"): ((str,), False, None),
 }
 # Keys whose string values are paths of artifact files a loader may open.
 FILE_KEYS = ("file", "weights", "external_data", "library", "header", "text_file", "operators_config", "ort_file")

@@ -20,6 +20,7 @@ from artifact.schema import CLASSIFIER
 from export.errors import MetricDropError, UnsupportedRequestError
 from export.evaluation import files, metrics, tokens
 from export.families.base import POSITIONS
+from runtime.packing import pad
 
 # One graph run: (graph name, inputs) -> outputs; Keras's traced graphs or a format's runners.
 Run = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -107,7 +108,7 @@ def _masked_lm(loaded, graphs, rows):
     def score(run: Run) -> dict[str, float]:
         predicted = []
         for start in range(0, len(rows_ids), tokens.BATCH):
-            ids, mask = tokens.padded(rows_ids[start : start + tokens.BATCH])
+            ids, mask = pad(rows_ids[start : start + tokens.BATCH], 0)
             where = np.array(positions[start : start + tokens.BATCH])[:, None]
             logits = next(iter(run(traced.name, tokens.graph_inputs(traced.spec, ids, mask, where)).values()))
             predicted += np.argmax(logits[:, 0], axis=-1).tolist()
@@ -153,7 +154,7 @@ def _seq2seq(loaded, graphs, rows):
     def score(run: Run) -> dict[str, float]:
         outputs = []
         for start in range(0, len(sources), tokens.BATCH):
-            prompts, mask = tokens.padded(sources[start : start + tokens.BATCH])
+            prompts, mask = pad(sources[start : start + tokens.BATCH], 0)
             decoder = CachedDecoder(run, parts, prompts, mask, new_tokens)
             for row in greedy(decoder, len(prompts), new_tokens, ids).tolist():
                 outputs.append(row[: row.index(ids.end)] if ids.end in row else row)

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from export.families.base import PADDING_MASK, POSITIONS, TOKEN_IDS
+from runtime.packing import pad
 
 BATCH = 8  # texts per calibration or evaluation batch
 MAX_TOKENS = 128  # longer texts are cut (calibration ranges are set by typical lengths, not outliers)
@@ -25,13 +26,6 @@ def token_ids(loaded, texts: Sequence[str], pack: bool = True, limit: int = MAX_
     return rows
 
 
-def padded(rows: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, mask), right-padded to the longest row: the runtime's own padding."""
-    from runtime.packing import pad as pad_rows
-
-    return pad_rows(rows, pad)
-
-
 def takes_text(spec) -> bool:
     """Whether a graph reads only token ids and their padding mask (an encoder, a classifier)."""
     return {t.kind for t in spec.inputs} <= {TOKEN_IDS, PADDING_MASK}
@@ -44,7 +38,7 @@ def graph_inputs(spec, ids: np.ndarray, mask: np.ndarray, positions: np.ndarray 
 
 
 def batches(rows: Sequence[Sequence[int]], size: int = BATCH) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [padded(rows[i : i + size]) for i in range(0, len(rows), size)]
+    return [pad(rows[i : i + size], 0) for i in range(0, len(rows), size)]
 
 
 def calibration_batches(loaded, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -38,10 +38,10 @@ class OpenVinoBackend(Backend):
 
     def resolve_precision(self, precision: str | None) -> str:
         recorded = self.section.get("inference_precision", "f32")
-        if recorded not in ("f32", "bf16", "f16"):  # a manifest value handed to OpenVINO as is
+        if recorded not in set(PRECISIONS.values()):  # a string (runtime/manifest.py), handed to OpenVINO as is
             raise ArtifactError(
                 f"{self.directory / 'manifest.json'}: formats.openvino.inference_precision is {recorded!r}; "
-                "expected one of 'f32', 'bf16', 'f16'."
+                f"expected one of {sorted(set(PRECISIONS.values()))}."
             )
         if precision is None:
             return recorded  # never OpenVINO's implicit bf16

@@ -15,6 +15,7 @@ from runtime.generation import (
     TokenIds,
     beam_search,
     check_generation_memory,
+    collect,
     contrastive_steps,
     sample_steps,
 )
@@ -105,8 +106,7 @@ class Generation(Task):
         )
         if plan is None:
             return []
-        columns = list(plan.steps())
-        generated = np.stack(columns, axis=1) if columns else np.zeros((plan.batch, 0), np.int32)
+        generated = collect(plan.steps(), plan.batch)
         return self.texts(generated, plan.tokens) if plan.texts else generated
 
     def plan(
