@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from runtime.errors import InputError
+from runtime.top_k import sample_top_k, top_k
 
 SAMPLERS = ("greedy", "beam", "random", "top_k", "top_p", "contrastive")
 # The settings each sampler takes (keras_hub's constructor arguments; beam's are ours, as
@@ -209,7 +210,8 @@ def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
-    """Boolean [rows, vocab]: each row's k largest values, the lower ids kept at a tie (ops.top_k)."""
+    """Boolean [rows, vocab]: each row's k largest values, the lower ids kept at a tie (ops.top_k).
+    In numpy: the reference the tests hold `top_k_candidates` to."""
     vocab = values.shape[-1]
     if k >= vocab:
         return np.ones(values.shape, bool)
@@ -217,55 +219,13 @@ def top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
     above = values > kth
     tied = values == kth
     room = k - above.sum(axis=-1, keepdims=True)
-    if (tied.sum(axis=-1, keepdims=True) == room).all():
-        return above | tied  # no tie to break (the usual case): no cumulative sum
     return above | (tied & (np.cumsum(tied, axis=-1) <= room))
 
 
 def top_k_candidates(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, values) [rows, k] of each row's top k (`top_k_mask`), in descending value, lower id first at ties."""
-    if k * BLOCK * 4 <= values.shape[-1]:
-        found = _top_k_by_blocks(values, k)
-        if found is not None:
-            return found
-    return _top_k_exact(values, k)
-
-
-# A selection over a whole vocabulary (32128 for T5) costs more than the decoding step
-# can spare, so the top k are looked for in the k groups of BLOCK ids with the largest
-# maxima: every value at least the k-th largest lies in one of them (k groups have a
-# maximum at least the k-th largest group maximum, so the k-th largest value is at least
-# that), ties included, so the lower-id rule holds. Group j holds ids j, j + n, j + 2n, ...
-# (n groups): their maxima are an element-wise maximum of BLOCK contiguous rows.
-BLOCK = 64
-
-
-def _top_k_by_blocks(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """top_k_candidates within the k best blocks; None where blocks tie (the exact path then)."""
-    rows, vocab = values.shape
-    blocks = -(-vocab // BLOCK)
-    grid = values
-    if blocks * BLOCK != vocab:
-        grid = np.full((rows, blocks * BLOCK), -np.inf, values.dtype)
-        grid[:, :vocab] = values
-    grid = grid.reshape(rows, BLOCK, blocks)  # [row, i, j]: id i * blocks + j
-    tops = grid.max(axis=1)
-    chosen = tops >= np.partition(tops, blocks - k, axis=-1)[:, blocks - k, None]
-    if not (chosen.sum(axis=-1) == k).all():
-        return None
-    groups = np.nonzero(chosen)[1].reshape(rows, 1, k)  # ascending, so the candidates' ids ascend
-    candidates = np.take_along_axis(grid, groups, axis=2).reshape(rows, BLOCK * k)
-    at, picked = _top_k_exact(candidates, k)
-    ids = np.take_along_axis((np.arange(BLOCK)[:, None] * blocks + groups).reshape(rows, -1), at, axis=-1)
-    return (ids, picked) if (ids < vocab).all() else None
-
-
-def _top_k_exact(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = values.shape[0]
-    ids = np.nonzero(top_k_mask(values, k))[1].reshape(rows, -1)  # ascending ids per row
-    picked = np.take_along_axis(values, ids, axis=-1)
-    order = np.argsort(-picked, axis=-1, kind="stable")
-    return np.take_along_axis(ids, order, axis=-1), np.take_along_axis(picked, order, axis=-1)
+    """(ids, values) [rows, k] of each row's top k (`top_k_mask`), in descending value, lower id
+    first at ties: onnxruntime's TopK (runtime/top_k.py), one pass over each row."""
+    return top_k(values, min(k, values.shape[-1]))
 
 
 def draw(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -289,12 +249,9 @@ class Picker:
             return np.argmax(logits, axis=-1)
         if s.name == "random":
             return draw(probabilities(logits, s.temperature), self.rng)
-        if s.name == "top_k":
-            # Only the k candidates' probabilities are needed: their softmax over the whole
-            # row is the softmax among them, rescaled, and the draw ignores the scale.
-            ids, values = top_k_candidates(np.asarray(logits, np.float32), s.k)  # no copy of float32 logits
-            weights = probabilities(values, s.temperature)
-            return np.take_along_axis(ids, draw(weights, self.rng)[:, None], axis=-1)[:, 0]
+        if s.name == "top_k":  # select, weigh and draw in one onnxruntime call (runtime/top_k.py)
+            k = min(s.k, logits.shape[-1])
+            return sample_top_k(logits, k, s.temperature, self.rng.random(logits.shape[0]))
         return self._top_p(logits)
 
     def _top_p(self, logits: np.ndarray) -> np.ndarray:
@@ -305,12 +262,28 @@ class Picker:
 
 
 def _nucleus(probs: np.ndarray, p: float, k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, probabilities, keep) [rows, k or vocab], sorted as ops.top_k sorts: keep marks the
-    tokens whose higher-ranked tokens' probabilities sum to at most p (the first always)."""
-    ids, sorted_probs = top_k_candidates(probs, k or probs.shape[-1])
-    ranked_before = np.cumsum(sorted_probs, axis=-1)[:, :-1]
+    """(ids, probabilities, keep) [rows, n], sorted as ops.top_k sorts: keep marks the tokens
+    whose higher-ranked tokens' probabilities sum to at most p (the first always).
+
+    n is at most k, and no more than the nucleus needs: sorting a whole T5 row costs more than
+    a decoding step (3 ms a row), so the top NUCLEUS_START are sorted first and n grows
+    eightfold until the first n - 1 sum to more than p in every row. Those n then hold every
+    kept token, ranked as in the full sort (a top-n selection is a prefix of it). A trained
+    model's nucleus is usually inside the first 64; a flat one (random weights) costs the full
+    sort and about a third more (the 512 and 4096 tries)."""
+    limit = min(k or probs.shape[-1], probs.shape[-1])
+    n = min(NUCLEUS_START, limit)
+    while True:
+        ids, sorted_probs = top_k_candidates(probs, n)
+        ranked_before = np.cumsum(sorted_probs, axis=-1)[:, :-1]
+        if n == limit or (ranked_before[:, -1] > p).all():
+            break
+        n = min(8 * n, limit)
     keep = np.concatenate([np.ones_like(sorted_probs[:, :1], bool), ranked_before <= p], axis=-1)
     return ids, sorted_probs, keep
+
+
+NUCLEUS_START = 64
 
 
 def nucleus_mask(probs: np.ndarray, p: float, k: int | None = None) -> np.ndarray:
