@@ -1,7 +1,7 @@
 """`make bench-dtypes`: size on disk, latency and fidelity of one preset in every dtype, in one run.
 
-    python benchmarks/dtypes.py --preset deberta_v3_base_en [--dtypes float32,float16,bfloat16,int8]
-        [--shapes 1x128,8x128]
+    python benchmarks/dtypes.py --preset deberta_v3_base_en [--dtypes float32,float16,bfloat16,int8,int4]
+        [--shapes 1x128,8x128] [--generate-batches 1,4]
 
 Exports each dtype with every format that supports it (unless already under
 --out), then times our backends on each artifact, T5 greedy generation included.
@@ -9,7 +9,8 @@ A dtype whose export fails its fidelity bound is recorded as refused, with the
 reason; for bfloat16 the float32 OpenVINO artifact is then timed at bf16
 precision instead (what the bf16 IR would run), marked as such.
 Rows go to results/dtypes.jsonl and .csv; results/summary_dtypes_<preset>.md
-gives each latency as a ratio to float32 on the same backend in the same run.
+gives each latency as a ratio to float32 and to int8 on the same backend in the same run
+(int4 is aimed at T5's memory-bound decoding step: its target is <= 0.8x int8 at batch 1).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS, ROOT, stamp, write_rows  # noqa: E402
 from benchmarks.run import OURS, export_artifact, our_rows, parse_shapes  # noqa: E402
 
-DTYPES = ("float32", "float16", "bfloat16", "int8")
+DTYPES = ("float32", "float16", "bfloat16", "int8", "int4")
 
 
 def size_rows(artifact: Path) -> list[dict]:
@@ -51,18 +52,19 @@ def summary(rows: list[dict], preset: str) -> str:
         lines.append(f"| {r['dtype']} | {r['format']} | {r['bytes'] / 1e6:.1f} | {cosine} | "
                      f"{r['max_abs_diff']:.2e} | {agreement} |")
     timed = [r for r in rows if r["measure"] in ("encoder", "greedy_generate")]
-    base = {(r["measure"], r["backend"], r.get("batch"), r.get("sequence")): r["p50_ms"]
-            for r in timed if r["dtype"] == "float32" and "stand_in" not in r}
+    key = lambda r: (r["measure"], r["backend"], r.get("batch"), r.get("sequence"))  # noqa: E731
+    base = {dtype: {key(r): r["p50_ms"] for r in timed if r["dtype"] == dtype and "stand_in" not in r}
+            for dtype in ("float32", "int8")}
     for r in (r for r in rows if r["measure"] == "export_refused"):
         lines.append(f"| {r['dtype']} | refused | | | | {r['error']} |")
-    lines += ["", "| measure | backend | dtype | precision | shape | p50 ms | vs float32 |", "|---|---|---|---|---|---:|---:|"]
+    lines += ["", "| measure | backend | dtype | precision | shape | p50 ms | vs float32 | vs int8 |",
+              "|---|---|---|---|---|---:|---:|---:|"]
     for r in timed:
-        ref = base.get((r["measure"], r["backend"], r.get("batch"), r.get("sequence")))
-        ratio = f"{r['p50_ms'] / ref:.2f}x" if ref else ""
+        ratios = [f"{r['p50_ms'] / ref:.2f}x" if (ref := base[d].get(key(r))) else "" for d in ("float32", "int8")]
         shape = f"{r.get('batch')}x{r.get('sequence')}" + (f"->{r['new_tokens']}" if "new_tokens" in r else "")
         dtype = r["dtype"] + (f" ({r['stand_in']})" if "stand_in" in r else "")
         lines.append(f"| {r['measure']} | {r['backend']} | {dtype} | {r.get('engine_precision', r.get('precision', ''))} | {shape} | "
-                     f"{r['p50_ms']:.1f} | {ratio} |")
+                     f"{r['p50_ms']:.1f} | {ratios[0]} | {ratios[1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -72,20 +74,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--dtypes", default=",".join(DTYPES))
     parser.add_argument("--weights", default="random")
     parser.add_argument("--shapes", default="1x128,8x128")
+    parser.add_argument("--generate-batches", default="1,4", help="batches of T5's greedy 64 -> 32 timing")
     parser.add_argument("--out", type=Path, default=ROOT / "graphs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rows, shapes = [], parse_shapes(args.shapes)
+    batches = tuple(int(b) for b in args.generate_batches.split(","))
     for dtype in args.dtypes.split(","):
         artifact, refusal = export_artifact(args.preset, dtype, args.weights, args.out)
         if refusal is None:
-            found = size_rows(artifact) + our_rows(artifact, list(OURS), shapes)
+            found = size_rows(artifact) + our_rows(artifact, list(OURS), shapes, generate_batches=batches)
         else:
             found = [{"measure": "export_refused", "error": refusal}]
             if dtype == "bfloat16":
                 stand_in = artifact.parent / "float32"
                 found += [{**r, "stand_in": "float32 artifact run at bf16 precision"}
-                          for r in our_rows(stand_in, ["openvino"], shapes, precision="bf16")]
+                          for r in our_rows(stand_in, ["openvino"], shapes, precision="bf16", generate_batches=batches)]
         rows += [{**row, "dtype": dtype} for row in found]
     preset = artifact.parent.name
     rows = [{"benchmark": "dtypes", "preset": preset, **stamp(), **row} for row in rows]

@@ -86,9 +86,10 @@ def export_rows(preset: str, weights: str) -> list[dict]:
 
 
 def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]], reference: dict | None = None,
-             precision: str | None = None) -> list[dict]:
+             precision: str | None = None, generate_batches: tuple[int, ...] = (1,)) -> list[dict]:
     """Our backends on one artifact: latency, and fidelity against `reference` (outputs of our
-    float32 onnxruntime artifact on the same inputs, from reference_outputs) when given."""
+    float32 onnxruntime artifact on the same inputs, from reference_outputs) when given.
+    Greedy generation is timed at each of `generate_batches`."""
     import runtime
 
     manifest = json.loads((artifact / "manifest.json").read_text())
@@ -102,7 +103,7 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]],
         model = runtime.load(artifact, backend=backend, verify=False, precision=precision)
         common = {"backend": backend, "ours": True, "dtype": model.dtype, "engine_precision": model.precision,
                   "precision": precision_class(model.dtype, model.precision), **keras.get(model.engine.format, {})}
-        for fields, call in calls(model, shapes):
+        for fields, call in calls(model, shapes, generate_batches):
             row = {**fields, **common}
             if reference is not None:
                 row.update(compare(call(), reference[row_key(fields)], end), fidelity_reference=REFERENCE_NAME)
@@ -118,9 +119,10 @@ def reference_outputs(artifact: Path, shapes: list[tuple[int, int]]) -> dict:
     return {row_key(fields): call() for fields, call in calls(model, shapes)}
 
 
-def calls(model, shapes: list[tuple[int, int]]) -> Iterator[tuple[dict, Callable[[], Any]]]:
+def calls(model, shapes: list[tuple[int, int]], generate_batches: tuple[int, ...] = (1,)) -> Iterator[tuple[dict, Callable[[], Any]]]:
     """(row fields, call returning the outputs) for every measurement on one loaded model:
-    the encoder at each shape; for T5, greedy 64 -> 32 tokens and decode steps at 1, 64, 256."""
+    the encoder at each shape; for T5, greedy 64 -> 32 tokens at each of `generate_batches`
+    and decode steps at 1, 64, 256."""
     from runtime.roles import graph_with_role
 
     encoder = graph_with_role(model.signature, "encoder")
@@ -135,24 +137,27 @@ def calls(model, shapes: list[tuple[int, int]]) -> Iterator[tuple[dict, Callable
                 feeds[spec["name"]] = np.ones((batch, length), np.int32)
         yield {"measure": "encoder", "batch": batch, "sequence": length}, partial(model.run, feeds, graph=encoder)
     if "generate" in model.tasks:
-        yield from generation_calls(model)
+        yield from generation_calls(model, generate_batches)
 
 
-def generation_calls(model) -> Iterator[tuple[dict, Callable[[], Any]]]:
-    """Greedy 64 -> 32 tokens (end token disabled so every run decodes 32), and single steps."""
+def generation_calls(model, batches: tuple[int, ...] = (1,)) -> Iterator[tuple[dict, Callable[[], Any]]]:
+    """Greedy 64 -> 32 tokens at each batch (end token disabled so every run decodes 32), and
+    single steps at batch 1."""
     from runtime.generation import CachedDecoder, TokenIds, greedy
     from runtime.roles import DecodingGraphs
 
     rng = np.random.default_rng(0)
-    ids = rng.integers(2, model.vocabulary_size, (1, 64)).astype(np.int32)
-    mask = np.ones_like(ids)
+    prompts = rng.integers(2, model.vocabulary_size, (max(batches), 64)).astype(np.int32)
     engine, signature = model.engine.run, DecodingGraphs.from_graphs(model.signature)
     never_ends = TokenIds(decoder_start=0, end=-1, pad=0)
 
-    def generate():
-        return greedy(CachedDecoder(engine, signature, ids, mask, 32), 1, 32, never_ends)
+    for batch in batches:
+        def generate(ids=prompts[:batch], batch=batch):
+            return greedy(CachedDecoder(engine, signature, ids, np.ones_like(ids), 32), batch, 32, never_ends)
 
-    yield {"measure": "greedy_generate", "batch": 1, "sequence": 64, "new_tokens": 32}, generate
+        yield {"measure": "greedy_generate", "batch": batch, "sequence": 64, "new_tokens": 32}, generate
+    ids = prompts[:1]
+    mask = np.ones_like(ids)
     decoder = CachedDecoder(engine, signature, ids, mask, 257)
     cache, token = decoder.cache, np.array([5], np.int32)
     for position in (1, 64, 256):
@@ -184,9 +189,9 @@ def keras_parity(manifest: dict) -> dict[str, dict]:
 
 
 def precision_class(dtype: str, engine_precision: str) -> str:
-    """fp32 / fp16 / bf16 / int8: what a row is compared as (int8 and float16 by their weights)."""
-    if dtype == "int8":
-        return "int8"
+    """fp32 / fp16 / bf16 / int8 / int4: what a row is compared as (int8, int4 and float16 by their weights)."""
+    if dtype in ("int8", "int4"):
+        return dtype
     if dtype == "bfloat16" or engine_precision in ("bf16", "bfloat16"):
         return "bf16"
     return "fp16" if dtype == "float16" else "fp32"

@@ -161,3 +161,21 @@ def test_every_exported_family_has_a_peer_entry():
     assert set(PEER_FAMILIES) == set(FAMILIES)
     for name, peer in PEER_FAMILIES.items():  # a greedy_generate row exactly where the family generates
         assert peer.generates == (FAMILIES[name].generation is not None), name
+
+
+def test_dtypes_times_greedy_per_batch_and_compares_each_dtype_with_int8(t5_artifact):
+    from benchmarks.dtypes import size_rows, summary
+    from benchmarks.run import our_rows
+
+    measured = our_rows(t5_artifact, ["onnxruntime"], [(1, 8)], generate_batches=(1, 2))
+    greedy = [r for r in measured if r["measure"] == "greedy_generate"]
+    assert [r["batch"] for r in greedy] == [1, 2]
+    rows = []
+    for dtype, scale in (("float32", 1.0), ("int8", 0.5), ("int4", 0.4)):  # scaled copies: known ratios
+        rows += [{**r, "dtype": dtype, "machine": {"cpu": "test"}, "threads": 1} for r in size_rows(t5_artifact)]
+        rows += [{**r, "dtype": dtype, "p50_ms": r["p50_ms"] * scale, "machine": {"cpu": "test"}, "threads": 1}
+                 for r in measured]
+    table = summary(rows, "tiny_t5")
+    int4_greedy = [line for line in table.splitlines() if line.startswith("| greedy_generate | onnxruntime | int4 |")]
+    assert len(int4_greedy) == 2  # batch 1 and 2
+    assert all(line.endswith("| 0.40x | 0.80x |") for line in int4_greedy)
