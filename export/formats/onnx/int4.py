@@ -8,6 +8,12 @@ per block; a weight whose K is smaller gets the power of two covering it (at lea
 column. Products run at accuracy level 4 (int8 dot products on VNNI/AMX, activations
 quantized per block), as int8's decoding steps do.
 
+In an artifact with a decoding step (T5), only that step is 4-bit: the encoder and the
+cross-attention cache run once per request over the whole prompt, compute-bound, where
+4-bit weights unpacked per block are slower than int8 (t5_1.1_base encoder 1x128,
+AMD EPYC Zen 4: 74 ms at 4 bits against 42 ms dynamic int8 on onnxruntime, 60 against
+35 ms on OpenVINO), so they get what DTYPE=int8 gives them (`four_bit_graph`).
+
 Kept at 8 bits: the language-model head (the product whose output is the logits;
 one wrong bit there flips greedy tokens, and it is the product users most often
 keep wider). Kept float32: the token embedding, a Gather that reads one row per
@@ -26,6 +32,18 @@ from export.formats.onnx.int8 import fold_weight_transposes
 
 BLOCK = 128
 SYMMETRIC = False  # zero points kept more greedy tokens than symmetric blocks at 8 bits (int8.py)
+
+
+def four_bit_graph(graphs, traced) -> bool:
+    """Whether DTYPE=int4 makes `traced` 4-bit: every graph, except the graphs beside a decoding
+    step (they are quantized as DTYPE=int8 quantizes them; see the module docstring)."""
+    from artifact.schema import DECODING_STEP
+
+    return traced.spec.role == DECODING_STEP or all(t.spec.role != DECODING_STEP for t in graphs)
+
+
+# The int4 record of a graph four_bit_graph leaves at int8 (its int8 record beside it).
+KEPT_INT8 = {"method": "int8", "bits": 8}
 
 
 def block_for(inner: int) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 
 from export.errors import ConversionError
 from export.formats.onnx.build import float32_graph
+from export.formats.onnx.int4 import KEPT_INT8, four_bit_graph
 from export.formats.openvino.weights import WEIGHTS, share
 from export.tracing import GraphSet, TracedGraph
 
@@ -53,10 +54,13 @@ def write(graphs: GraphSet, directory: Path, dtype: str, method: str) -> dict:
             raise ConversionError(f"OpenVINO failed on graph {traced.name!r}: {error}") from error
         _name_outputs(model, traced)
         record = {}
-        if recipe.int8_weights:
+        four_bit = recipe.int4_weights and four_bit_graph(graphs, traced)
+        if recipe.int8_weights or (recipe.int4_weights and not four_bit):
             model, record["int8"] = _quantize_int8(model, graphs, traced)
-        if recipe.int4_weights:
+        if four_bit:
             model, record["int4"] = _compress_int4(model, graphs, traced)
+        elif recipe.int4_weights:
+            record["int4"] = dict(KEPT_INT8)
         model.set_rt_info(recipe.inference_precision, ["runtime_options", "INFERENCE_PRECISION_HINT"])
         path = out / f"{traced.name}.xml"
         # compress_to_fp16 defaults to True: never let it halve weights unasked.
@@ -137,8 +141,11 @@ def _compress_int4(model, graphs: GraphSet, traced: TracedGraph):
 
     logging.getLogger("nncf").setLevel(logging.WARNING)
     group = BLOCK
-    while group > 16 and any(k % group for k in _inner_dimensions(model)):
+    inner = _inner_dimensions(model)
+    while group > 16 and any(k % group for k in inner):
         group //= 2
+    if any(k % group for k in inner):  # e.g. a tiny T5's 2 heads x 6: one group per output channel
+        group = -1
     mode = nncf.CompressWeightsMode.INT4_ASYM
     record = {"method": "weights_only", "bits": 4, "group_size": group, "symmetric": False,
               "backup_bits": 8, "data_aware": False}
