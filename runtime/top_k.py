@@ -98,6 +98,8 @@ def _sample_top_k_graph(helper, TensorProto):
         const("axis", [-1], TensorProto.INT64),
         const("zero", [0], TensorProto.INT64),
         const("one", [1], TensorProto.INT64),
+        const("minus_one", [-1], TensorProto.INT64),
+        const("k_max", [2**62], TensorProto.INT64),
         helper.make_node("TopK", ["logits", "k"], ["values", "ids"], axis=-1, largest=1, sorted=1),
         helper.make_node("Slice", ["values", "zero", "one", "axis"], ["row_max"]),
         helper.make_node("Sub", ["values", "row_max"], ["shifted"]),
@@ -105,8 +107,6 @@ def _sample_top_k_graph(helper, TensorProto):
         helper.make_node("Exp", ["scaled"], ["weights"]),
         helper.make_node("CumSum", ["weights", "axis"], ["running"]),
         helper.make_node("Slice", ["running", "minus_one", "k_max", "axis"], ["total"]),
-        const("minus_one", [-1], TensorProto.INT64),
-        const("k_max", [2**62], TensorProto.INT64),
         helper.make_node("Unsqueeze", ["uniform", "axis"], ["uniform_column"]),
         helper.make_node("Mul", ["uniform_column", "total"], ["target"]),
         helper.make_node("LessOrEqual", ["running", "target"], ["below"]),
@@ -118,7 +118,7 @@ def _sample_top_k_graph(helper, TensorProto):
         helper.make_node("Squeeze", ["token_column", "axis"], ["token"]),
     ]
     return helper.make_graph(
-        _topological(nodes),
+        nodes,
         "sample_top_k",
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", "n"]),
          helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
@@ -126,11 +126,6 @@ def _sample_top_k_graph(helper, TensorProto):
          helper.make_tensor_value_info("uniform", TensorProto.FLOAT, ["rows"])],
         [helper.make_tensor_value_info("token", TensorProto.INT64, ["rows"])],
     )
-
-
-def _topological(nodes: list) -> list:
-    """Constants first, the rest in the order written (ONNX wants producers before consumers)."""
-    return [n for n in nodes if n.op_type == "Constant"] + [n for n in nodes if n.op_type != "Constant"]
 
 
 BUILDERS = {"top_k.onnx": _top_k_graph, "sample_top_k.onnx": _sample_top_k_graph}

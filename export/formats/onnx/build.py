@@ -24,7 +24,7 @@ from export.formats.onnx import float16
 from export.formats.onnx.cache import DtypeGraph, Float32Graph
 from export.formats.onnx.convert import bind_weights, function_to_onnx, name_dims
 from export.families.base import LOGITS
-from export.formats.onnx.int4 import KEPT_INT8, four_bit_graph, quantize_weights_int4
+from export.formats.onnx.int4 import KEPT_INT8, quantize_weights_int4, quantized_as
 from export.formats.onnx.int8 import quantize_dynamic_int8, quantize_weights_int8
 from export.formats.onnx.passes import run_passes
 from export.tracing import GraphSet, TracedGraph, stateless_function
@@ -75,6 +75,10 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
     key = (traced.name, dtype)
     if key in graphs.onnx.dtypes:
         return graphs.onnx.dtypes[key]
+    if quantized_as(graphs, traced, dtype) != dtype:  # the int8 graph itself, recorded as kept
+        kept = dtype_graph(graphs, traced, "int8")
+        graphs.onnx.dtypes[key] = DtypeGraph(kept.path, {**kept.record, dtype: dict(KEPT_INT8)})
+        return graphs.onnx.dtypes[key]
     source = float32_graph(graphs, traced)
     record = {"rewrites": source.rewrites}
     path = source.path
@@ -90,7 +94,7 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
         convert_model_to_external_data(model, location=path.with_suffix(".onnx.data").name)  # like its source
         onnx.save_model(model, str(path))
         del model
-    elif dtype == "int8" or (dtype == "int4" and not four_bit_graph(graphs, traced)):
+    elif dtype == "int8":
         # External like its source: a quarter of the float32 weights can still pass
         # protobuf's 2 GiB (t5_1.1_xl's backbone: 2.65 GiB).
         if traced.spec.role == DECODING_STEP:
@@ -99,8 +103,6 @@ def dtype_graph(graphs: GraphSet, traced: TracedGraph, dtype: str) -> DtypeGraph
         else:
             quantize_dynamic_int8(source.path, path, True)
             record["int8"] = {"method": "dynamic"}
-        if dtype == "int4":
-            record["int4"] = dict(KEPT_INT8)
     elif dtype == "int4":
         logits = {t.name for t in traced.spec.outputs if t.role == LOGITS}
         record["int4"] = quantize_weights_int4(source.path, path, logits, True)

@@ -12,7 +12,7 @@ In an artifact with a decoding step (T5), only that step is 4-bit: the encoder a
 cross-attention cache run once per request over the whole prompt, compute-bound, where
 4-bit weights unpacked per block are slower than int8 (t5_1.1_base encoder 1x128,
 AMD EPYC Zen 4: 74 ms at 4 bits against 42 ms dynamic int8 on onnxruntime, 60 against
-35 ms on OpenVINO), so they get what DTYPE=int8 gives them (`four_bit_graph`).
+35 ms on OpenVINO), so they get what DTYPE=int8 gives them (`quantized_as`).
 
 Kept at 8 bits: the language-model head (the product whose output is the logits;
 one wrong bit there flips greedy tokens, and it is the product users most often
@@ -28,21 +28,21 @@ from pathlib import Path
 
 import onnx
 
+from artifact.schema import DECODING_STEP
 from export.formats.onnx.int8 import fold_weight_transposes
 
 BLOCK = 128
 SYMMETRIC = False  # zero points kept more greedy tokens than symmetric blocks at 8 bits (int8.py)
 
 
-def four_bit_graph(graphs, traced) -> bool:
-    """Whether DTYPE=int4 makes `traced` 4-bit: every graph, except the graphs beside a decoding
-    step (they are quantized as DTYPE=int8 quantizes them; see the module docstring)."""
-    from artifact.schema import DECODING_STEP
+def quantized_as(graphs, traced, dtype: str) -> str:
+    """The dtype `traced` is quantized as in a `dtype` artifact: `dtype`, except int8 for the
+    graphs beside a decoding step of an int4 artifact (see the module docstring)."""
+    beside_a_step = traced.spec.role != DECODING_STEP and any(t.spec.role == DECODING_STEP for t in graphs)
+    return "int8" if dtype == "int4" and beside_a_step else dtype
 
-    return traced.spec.role == DECODING_STEP or all(t.spec.role != DECODING_STEP for t in graphs)
 
-
-# The int4 record of a graph four_bit_graph leaves at int8 (its int8 record beside it).
+# The int4 record of a graph quantized_as leaves at int8 (its int8 record beside it).
 KEPT_INT8 = {"method": "int8", "bits": 8}
 
 

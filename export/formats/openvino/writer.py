@@ -9,7 +9,7 @@ import numpy as np
 
 from export.errors import ConversionError
 from export.formats.onnx.build import float32_graph
-from export.formats.onnx.int4 import KEPT_INT8, four_bit_graph
+from export.formats.onnx.int4 import KEPT_INT8, quantized_as
 from export.formats.openvino.weights import WEIGHTS, share
 from export.tracing import GraphSet, TracedGraph
 
@@ -54,13 +54,13 @@ def write(graphs: GraphSet, directory: Path, dtype: str, method: str) -> dict:
             raise ConversionError(f"OpenVINO failed on graph {traced.name!r}: {error}") from error
         _name_outputs(model, traced)
         record = {}
-        four_bit = recipe.int4_weights and four_bit_graph(graphs, traced)
-        if recipe.int8_weights or (recipe.int4_weights and not four_bit):
+        graph_recipe = RECIPES[quantized_as(graphs, traced, dtype)]
+        if graph_recipe.int8_weights:
             model, record["int8"] = _quantize_int8(model, graphs, traced)
-        if four_bit:
+        if graph_recipe.int4_weights:
             model, record["int4"] = _compress_int4(model, graphs, traced)
-        elif recipe.int4_weights:
-            record["int4"] = dict(KEPT_INT8)
+        if graph_recipe is not recipe:
+            record[dtype] = dict(KEPT_INT8)
         model.set_rt_info(recipe.inference_precision, ["runtime_options", "INFERENCE_PRECISION_HINT"])
         path = out / f"{traced.name}.xml"
         # compress_to_fp16 defaults to True: never let it halve weights unasked.
