@@ -42,6 +42,28 @@ RETRIES_ON_503 = 5
 RETRY_WAIT_S = 0.5
 
 
+# After `serve.run` returns, the HTTP proxy can still answer 404 "Path '/' not found" until
+# its route table holds the app (seen under load on 2 cores): wait for the route first.
+ROUTE_WAIT_S = 60
+
+
+def wait_for_route(url: str) -> str | None:
+    """None once the proxy at `url` lists the route "/" (`/-/routes`), else what it last said."""
+    last = "no answer"
+    deadline = time.monotonic() + ROUTE_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "-/routes", timeout=10) as response:
+                routes = json.loads(response.read())
+            if "/" in routes:
+                return None
+            last = f"routes {routes}"
+        except (OSError, ValueError) as error:  # not listening yet, or not JSON yet
+            last = f"{type(error).__name__}: {error}"
+        time.sleep(RETRY_WAIT_S)
+    return f"the proxy did not route '/' within {ROUTE_WAIT_S} s ({last})"
+
+
 def post(url: str, body: object) -> tuple[int, dict]:
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     for attempt in range(RETRIES_ON_503 + 1):
@@ -133,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app({"artifact": str(artifact), "replicas": "2", "backend": "onnxruntime"}), route_prefix="/")
         url = f"http://127.0.0.1:{port}/"
+        not_routed = wait_for_route(url)
+        if not_routed:
+            problems.append(not_routed)
         with ThreadPoolExecutor(len(TEXTS)) as pool:
             answers = list(pool.map(lambda t: post(url, {"text": t}), TEXTS * ROUNDS))
         for i, (status, answer) in enumerate(answers):
