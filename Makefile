@@ -139,8 +139,11 @@ bench: $(BENCH_VENV)/.installed
 	BENCH_O2_TIME_LIMIT_S=$(O2_LIMIT_S) $(BENCH_VENV)/bin/python benchmarks/run.py --preset $(PRESET) --dtype $(DTYPE) --weights $(WEIGHTS) --out $(OUT) \
 		$(if $(BACKENDS),--backends $(BACKENDS)) $(if $(SHAPES),--shapes $(SHAPES))
 
+# Then the EVAL= metric drop per dtype and format on the trained tiny fixtures (a few minutes;
+# DROPS=0 skips it): benchmarks/dtype_drops.py, results/summary_dtype_drops.md.
 bench-dtypes: $(VENV)/.installed
 	$(PY) benchmarks/dtypes.py --preset $(or $(BENCH_PRESET),deberta_v3_base_en) $(if $(SHAPES),--shapes $(SHAPES))
+	$(if $(filter 0,$(DROPS)),,$(PY) benchmarks/dtype_drops.py)
 
 # XLA AOT buckets against onnxruntime: AOT_ARTIFACT (FORMATS=xla_aot), COMPARE (one with onnx/).
 bench-aot: $(VENV)/.installed

@@ -174,6 +174,10 @@ KEYWORDS = ("fox", "dog")  # the classifier's task: does the text contain one?
 # Words the tiny vocabularies keep whole (most others split into letters and would not fit 24 tokens).
 PLAIN = ("the", "tensor", "token", "bias", "über", *"0123456789")
 DIGITS = tuple("0123456789")  # the seq2seq task: copy a short run of digits
+# Written without spaces: the tiny vocabulary splits "6317" into "▁ 6 3 1 7" (5 tokens) but
+# "6 3 1 7" into "▁ 6 ▁ 3 ▁ 1 ▁ 7". With a "▁" between digits, 40 epochs reach only ~0.77 greedy
+# exact match (the model drops or swaps repeated digits); without, 0.995-1.0 on held-out runs.
+COPY_LENGTH = 8  # tokens, encoder and decoder: the start token, "▁", 5 digits, </s>
 TRAINED_DEBERTA = {**TINY_DEBERTA, "hidden_dim": 32, "intermediate_dim": 64}
 TRAINED_T5 = {**TINY_T5, "hidden_dim": 64, "intermediate_dim": 128, "key_value_dim": 16, "num_heads": 4}
 
@@ -193,11 +197,11 @@ def keyword_examples(count: int, seed: int) -> list[tuple[str, int]]:
 
 
 def copy_examples(count: int, seed: int) -> list[tuple[str, str]]:
-    """(source, target): a run of 2 to 5 digits, and the same run."""
+    """(source, target): a run of 2 to 5 digits ("6317"), and the same run."""
     rng = random.Random(seed)
     pairs = []
     for _ in range(count):
-        digits = " ".join(rng.choice(DIGITS) for _ in range(rng.randint(2, 5)))
+        digits = "".join(rng.choice(DIGITS) for _ in range(rng.randint(2, 5)))
         pairs.append((digits, digits))
     return pairs
 
@@ -224,14 +228,17 @@ def trained_classifier_preset(path: Path, vocabulary: bytes, epochs: int = 20) -
 
 
 def trained_t5_preset(path: Path, vocabulary: bytes, epochs: int = 40) -> Path:
-    """A T5Seq2SeqLM trained to copy copy_examples (greedy exact match ~1.0), saved."""
+    """A T5Seq2SeqLM trained to copy copy_examples (greedy exact match 0.995-1.0 on 200 held-out runs), saved.
+
+    1500 steps of batch 32 at Adam 1e-3: 37-44 s to build on 2 cores (AMD EPYC Zen 4). At 2e-3 it
+    lands at 0.46: keep 1e-3."""
     import keras
     import keras_hub
 
     keras.utils.set_random_seed(22)
     tokenizer = keras_hub.models.T5Tokenizer(proto=vocabulary)
     preprocessor = keras_hub.models.T5Seq2SeqLMPreprocessor(
-        tokenizer=tokenizer, encoder_sequence_length=12, decoder_sequence_length=12
+        tokenizer=tokenizer, encoder_sequence_length=COPY_LENGTH, decoder_sequence_length=COPY_LENGTH
     )
     backbone = keras_hub.models.T5Backbone(**TRAINED_T5, dropout=0.0)
     task = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=preprocessor)

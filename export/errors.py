@@ -191,6 +191,20 @@ class InputFileError(ExportError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class EvaluationRequiredError(UnsupportedRequestError):
+    """A format x dtype whose fidelity only the task metric can judge, asked for without EVAL=.
+
+    Refused before any conversion: random-input parity and random-prompt greedy agreement
+    say nothing either way about such an artifact (export/families/base.py, needs_evaluation)."""
+
+    def __init__(self, *, family: str, format: str, dtype: str, reason: str) -> None:
+        self.family, self.format, self.dtype, self.reason = family, format, dtype, reason
+        super().__init__(
+            f"{family} is exported to {format} as {dtype} only with EVAL= (held-out examples of your "
+            f"task, docs/formats-and-dtypes.md; METRIC_DROP= bounds the drop): {reason}."
+        )
+
+
 class MetricDropError(ExportError):
     """An artifact loses more of the task metric on EVAL= data than METRIC_DROP= allows."""
 

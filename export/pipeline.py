@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timezone
 from contextlib import contextmanager
@@ -13,7 +14,9 @@ import numpy as np
 from artifact.schema import DECODING_STEP
 from export.evaluation.gate import check as check_metric, summary as metric_summary
 from export.evaluation.user_files import UserFiles
-from export.errors import ConversionError, ExportError, PartialExportError, UnsupportedRequestError, raised_as
+from export.errors import (
+    ConversionError, EvaluationRequiredError, ExportError, PartialExportError, UnsupportedRequestError, raised_as,
+)
 from export.fidelity import check_generation, generation_reference
 from export.formats import get_format
 from export.formats.dtypes import ALL, ALL_DTYPES, check_dtype, formats_for, takes
@@ -24,7 +27,7 @@ from export.presets import LoadedModel, load_model, parameter_count, release_mem
 from export.progress import Progress
 from export.side_files import write_side_files
 from export.staging import SCRATCH, staged_directory
-from export.validate import CASES, case_inputs, tolerance, validate_format, validation_runners
+from export.validate import CASES, case_inputs, judged_by_eval, tolerance, validate_format, validation_runners
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,8 @@ def export_model(
             progress.log(f"{each}: skipped, none of the formats asked for takes it")
             continue
         try:
-            chosen = _family_formats(loaded, requested[each], each, explicit and len(dtypes) == 1, progress)
+            chosen = _family_formats(loaded, requested[each], each, explicit and len(dtypes) == 1, progress,
+                                     evaluated=user_files.evaluation is not None)
             if not chosen:
                 raise UnsupportedRequestError(f"no format of {requested[each]} can be exported as {each} for {loaded.family.name}")
             last = each == dtypes[-1]
@@ -172,6 +176,9 @@ def _export_dtype(
         finally:
             graphs.close()
         parity, evaluations = [], {}
+        # A format x dtype that EVAL= judges (the family's needs_evaluation) has bounds of its own.
+        judged = {name for name in modules if scored is not None and (name, dtype) in loaded.family.needs_evaluation}
+        bounds = {name: judged_by_eval(dtype) if name in judged else tol for name in modules}
         for name in modules:
             with progress.stage(f"validate {name}"):
                 checked = modules[name].validation_records  # a format that checks itself in write
@@ -181,15 +188,17 @@ def _export_dtype(
                     progress.log(f"{name}: {len(records)} checks passed")
                     continue
                 runners = validation_runners(name, staging, sections[name], signature, dtype)
-                records = validate_format(name, runners, references, tol, specs)
+                if name in judged:
+                    sections[name]["bounds"] = dataclasses.asdict(bounds[name])
+                records = validate_format(name, runners, references, bounds[name], specs)
                 if generation is not None:
-                    sections[name]["generation"] = check_generation(name, runners, generation, tol)
+                    sections[name]["generation"] = check_generation(name, runners, generation, bounds[name])
                 if scored is not None:  # raises MetricDropError beyond the bound: nothing is published
                     evaluations[name] = sections[name]["evaluation"] = check_metric(name, runners, scored, user_files.bound(dtype))
                 parity += records
                 del runners
                 release_memory()
-            progress.log(f"{name}: {_fidelity_line(records, sections[name], tol)}")
+            progress.log(f"{name}: {_fidelity_line(records, sections[name], bounds[name])}")
         manifest["evaluation"] = metric_summary(evaluations)
         with progress.stage("write"):
             write_manifest(staging, finish_manifest(manifest, parity, staging, progress))
@@ -208,12 +217,22 @@ def _converting(progress: Progress, stage: str, name: str) -> Iterator[None]:
 _CONVERTER_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError, AssertionError)
 
 
-def _family_formats(loaded: LoadedModel, formats: list[str], dtype: str, explicit: bool, progress: Progress) -> list[str]:
-    """`formats` less those refused for this model at `dtype`: an error when asked for by name."""
+def _family_formats(
+    loaded: LoadedModel, formats: list[str], dtype: str, explicit: bool, progress: Progress, evaluated: bool = False,
+) -> list[str]:
+    """`formats` less those refused for this model at `dtype`: an error when asked for by name.
+
+    `evaluated`: EVAL= was given, so a format x dtype only the task metric can judge
+    (the family's needs_evaluation) is kept."""
     kept = []
     for name in formats:
         reason = loaded.family.refused_dtypes.get((name, dtype))
         reason = reason or get_format(name).refusal(loaded)  # a format's own limits on graphs
+        unjudged = None if evaluated else loaded.family.needs_evaluation.get((name, dtype))
+        if unjudged and not reason:
+            if explicit:
+                raise EvaluationRequiredError(family=loaded.family.name, format=name, dtype=dtype, reason=unjudged)
+            reason = f"{dtype} only with EVAL=: {unjudged}"
         if reason and explicit:
             raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
         if reason:

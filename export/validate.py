@@ -7,6 +7,7 @@ converter saw. Checks run names, then shapes, then values, each failure typed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass
@@ -56,9 +57,18 @@ class Tolerance:
         return ", ".join(p for p in parts if p)
 
 
+def _table() -> dict:
+    return json.loads(resources.files("export").joinpath("tolerances.json").read_text())
+
+
 def tolerance(dtype: str) -> Tolerance:
-    table = json.loads(resources.files("export").joinpath("tolerances.json").read_text())
-    return Tolerance(**table[dtype])
+    return Tolerance(**_table()[dtype])
+
+
+def judged_by_eval(dtype: str) -> Tolerance:
+    """The bounds of a format x dtype that EVAL= judges (a family's needs_evaluation): the
+    dtype's own, with its `judged_by_eval` entries in export/tolerances.json replacing them."""
+    return dataclasses.replace(tolerance(dtype), **_table()["judged_by_eval"][dtype])
 
 
 def cosine_similarity(got: np.ndarray, want: np.ndarray) -> float:

@@ -147,6 +147,10 @@ class FamilySpec:
     float16_keep_float32: tuple[str, ...] = ()
     # (format, dtype) -> why this family cannot be exported so; refused before any work.
     refused_dtypes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (format, dtype) -> why the export's own checks cannot judge this family so: refused
+    # without EVAL= (EvaluationRequiredError); with it, the task metric judges, and the
+    # synthetic-input checks are held to the dtype's `judged_by_eval` bounds (export/tolerances.json).
+    needs_evaluation: Mapping[tuple[str, str], str] = field(default_factory=dict)
     # A context manager under which the ONNX graphs (and so OpenVINO's) and XLA AOT's are
     # traced: layer calls replaced by an equivalent inference formulation that converts to
     # fewer, larger ops (e.g. export/families/deberta_v3/attention.py); `xla=True` asks for

@@ -17,6 +17,8 @@ from export.formats.dtypes import formats_for
 from export.validate import Tolerance, cosine_similarity, tolerance
 
 LOW_DTYPES = ("float16", "bfloat16", "int8")
+# T5's OpenVINO bfloat16 is judged on EVAL= only (tests/export/test_quantization.py), and ONNX has no bfloat16.
+T5_LOW_DTYPES = ("float16", "int8")
 BACKEND_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
@@ -27,7 +29,7 @@ def deberta_dtype_artifacts(deberta_all):
 
 @pytest.fixture(scope="module")
 def t5_dtype_artifacts(t5_low_dtypes):
-    return {dtype: t5_low_dtypes / dtype for dtype in LOW_DTYPES}
+    return {dtype: t5_low_dtypes / dtype for dtype in T5_LOW_DTYPES}
 
 
 def _check_bounds(artifact, dtype, formats=None):
@@ -78,7 +80,7 @@ def test_deberta_dtype_meets_bounds_in_every_supporting_format(deberta_dtype_art
     _check_runtime(deberta_dtype_artifacts[dtype], dtype)
 
 
-@pytest.mark.parametrize("dtype", LOW_DTYPES)
+@pytest.mark.parametrize("dtype", T5_LOW_DTYPES)
 def test_t5_dtype_meets_bounds_and_generation_agreement(t5_dtype_artifacts, dtype):
     manifest = _check_bounds(t5_dtype_artifacts[dtype], dtype, {"onnx", "openvino"} & set(formats_for(dtype)))
     bound = tolerance(dtype).min_generation_agreement
