@@ -92,8 +92,6 @@ def export_model(
         try:
             chosen = _family_formats(loaded, requested[each], each, explicit and len(dtypes) == 1, progress,
                                      evaluated=user_files.evaluation is not None)
-            if not chosen:
-                raise UnsupportedRequestError(f"no format of {requested[each]} can be exported as {each} for {loaded.family.name}")
             last = each == dtypes[-1]
             final = _export_dtype(loaded, each, chosen, root / each, format_options, Progress(progress.stream), last, user_files)
             published.append(each)
@@ -223,8 +221,8 @@ def _family_formats(
     """`formats` less those refused for this model at `dtype`: an error when asked for by name.
 
     `evaluated`: EVAL= was given, so a format x dtype only the task metric can judge
-    (the family's needs_evaluation) is kept."""
-    kept = []
+    (the family's needs_evaluation) is kept. Nothing left is an error naming each reason."""
+    kept, skipped = [], {}
     for name in formats:
         reason = loaded.family.refused_dtypes.get((name, dtype))
         reason = reason or get_format(name).refusal(loaded)  # a format's own limits on graphs
@@ -237,8 +235,12 @@ def _family_formats(
             raise UnsupportedRequestError(f"{loaded.family.name} cannot be exported to {name} as {dtype}: {reason}.")
         if reason:
             progress.log(f"skipping {name}: {reason}")
+            skipped[name] = reason
         else:
             kept.append(name)
+    if not kept:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        raise UnsupportedRequestError(f"no format of {formats} can be exported as {dtype} for {loaded.family.name} ({reasons})")
     # A format built on another's files needs that one's validation too (onnx_text embeds onnx's graphs).
     required = [r for name in kept for r in get_format(name).REQUIRES if r not in kept]
     for name in dict.fromkeys(required):

@@ -9,7 +9,7 @@ import pytest
 import export.pipeline
 from artifact.machine import cpu_model_and_flags
 from benchmarks.tiny import copy_examples, keyword_examples, run_export, write_rows
-from export.errors import EvaluationRequiredError, InputFileError, MetricDropError
+from export.errors import EvaluationRequiredError, InputFileError, MetricDropError, PartialExportError
 from export.validate import judged_by_eval, tolerance
 from support.schema_doc import undocumented_keys
 
@@ -104,6 +104,22 @@ def test_t5_openvino_bfloat16_without_eval_is_refused_and_says_why(trained_t5, t
         run_export(trained_t5, tmp_path, dtype="bfloat16", formats=["openvino"])
     assert (raised.value.format, raised.value.dtype) == ("openvino", "bfloat16")
     assert not any(tmp_path.rglob("manifest.json"))
+
+
+def test_t5_openvino_every_dtype_without_eval_names_why_bfloat16_failed(trained_t5, tmp_path, monkeypatch):
+    exported = []  # the other dtypes' conversions are not what this checks: stubbed, only the load runs
+
+    def export_dtype(loaded, dtype, formats, final, *args, **kwargs):
+        exported.append((dtype, formats))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return final
+
+    monkeypatch.setattr(export.pipeline, "_export_dtype", export_dtype)
+    with pytest.raises(PartialExportError) as raised:
+        run_export(trained_t5, tmp_path, dtype="all", formats=["openvino"])
+    assert list(raised.value.failures) == ["bfloat16"]
+    assert "openvino: bfloat16 only with EVAL=" in raised.value.failures["bfloat16"]
+    assert ("bfloat16", ["openvino"]) not in exported and ("int8", ["openvino"]) in exported
 
 
 @pytest.mark.skipif(not BF16_FLAGS & cpu_model_and_flags()[1],
