@@ -48,12 +48,31 @@ def time_call(fn: Callable[[], Any], warmup: int = 2, runs: int = 10, budget_s: 
         start = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - start)
-    values = np.array(samples) * 1e3
+    return _percentiles(np.array(samples) * 1e3)
+
+
+def interleaved(entries: list[tuple[Any, Callable[[], Any]]], rounds: int, warmup: int = 1) -> list[tuple[Any, dict]]:
+    """Each (key, call) timed once per round, every call in turn each round, after `warmup`
+    calls of each: (key, percentiles over the rounds). Two calls compared as a ratio of these
+    p50s saw the same minutes of a shared machine."""
+    for _, call in entries:
+        for _ in range(warmup):
+            call()
+    samples: list[list[float]] = [[] for _ in entries]
+    for _ in range(rounds):
+        for (_, call), kept in zip(entries, samples):
+            start = time.perf_counter()
+            call()
+            kept.append((time.perf_counter() - start) * 1e3)
+    return [(key, _percentiles(np.array(kept))) for (key, _), kept in zip(entries, samples)]
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float]:
     return {
         "p50_ms": round(float(np.percentile(values, 50)), 3),
         "p90_ms": round(float(np.percentile(values, 90)), 3),
         "p99_ms": round(float(np.percentile(values, 99)), 3),
-        "runs": len(samples),
+        "runs": len(values),
     }
 
 

@@ -16,13 +16,15 @@ gives each latency as a ratio to float32 and to int8 on the same backend in the 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS, ROOT, stamp, write_rows  # noqa: E402
-from benchmarks.run import OURS, export_artifact, our_rows, parse_shapes  # noqa: E402
+from benchmarks.common import interleaved  # noqa: E402
+from benchmarks.run import OURS, export_artifact, our_calls, parse_shapes  # noqa: E402
 
 DTYPES = ("float32", "float16", "bfloat16", "int8", "int4")
 
@@ -75,22 +77,35 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--weights", default="random")
     parser.add_argument("--shapes", default="1x128,8x128")
     parser.add_argument("--generate-batches", default="1,4", help="batches of T5's greedy 64 -> 32 timing")
+    parser.add_argument("--rounds", type=int, default=11, help="interleaved timing rounds (the p50 is over them)")
     parser.add_argument("--out", type=Path, default=ROOT / "graphs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rows, shapes = [], parse_shapes(args.shapes)
     batches = tuple(int(b) for b in args.generate_batches.split(","))
+    timed: dict[str, tuple[Path, str | None, dict]] = {}  # dtype -> (artifact, precision, extra row fields)
     for dtype in args.dtypes.split(","):
         artifact, refusal = export_artifact(args.preset, dtype, args.weights, args.out)
         if refusal is None:
-            found = size_rows(artifact) + our_rows(artifact, list(OURS), shapes, generate_batches=batches)
+            rows += [{**row, "dtype": dtype} for row in size_rows(artifact)]
+            timed[dtype] = (artifact, None, {})
         else:
-            found = [{"measure": "export_refused", "error": refusal}]
-            if dtype == "bfloat16":
-                stand_in = artifact.parent / "float32"
-                found += [{**r, "stand_in": "float32 artifact run at bf16 precision"}
-                          for r in our_rows(stand_in, ["openvino"], shapes, precision="bf16", generate_batches=batches)]
-        rows += [{**row, "dtype": dtype} for row in found]
+            rows.append({"measure": "export_refused", "error": refusal, "dtype": dtype})
+            if dtype == "bfloat16":  # what the bf16 IR would run
+                timed[dtype] = (artifact.parent / "float32", "bf16", {"stand_in": "float32 artifact run at bf16 precision"})
+    # Per backend, every dtype's model loaded and timed interleaved: one call of each
+    # measurement per round, so a noisy minute on this shared machine lands on every dtype
+    # alike. One backend at a time: another runtime's idle threads in the same process
+    # (OpenVINO's beside onnxruntime's) slowed the other's calls unevenly.
+    for backend in OURS:
+        held = []
+        for dtype, (artifact, precision, extra) in timed.items():
+            if precision is None or backend == "openvino":
+                held += [({**row, "dtype": dtype, **extra}, call) for row, call, _
+                         in our_calls(artifact, [backend], shapes, precision=precision, generate_batches=batches)]
+        rows += [{**row, **timing} for row, timing in interleaved(held, rounds=args.rounds)]
+        del held
+        gc.collect()
     preset = artifact.parent.name
     rows = [{"benchmark": "dtypes", "preset": preset, **stamp(), **row} for row in rows]
     write_rows(rows, "dtypes", args.results)

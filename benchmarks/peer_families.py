@@ -36,6 +36,7 @@ class PeerFamily:
     o2_drop: tuple[str, ...] = ()  # export files ORTOptimizer refuses, dropped before O2
     o2_load: dict[str, Any] = field(default_factory=dict)  # ORTModel options for that reduced export
     ov_load: dict[str, Any] = field(default_factory=dict)  # optimum-intel from_pretrained options
+    ctranslate2: bool = False  # CTranslate2 converts and generates with it (its Translator: encoder-decoders)
 
     @property
     def generates(self) -> bool:
@@ -100,5 +101,6 @@ FAMILIES: dict[str, PeerFamily] = {
         o2_drop=("decoder_model_merged.onnx",),
         o2_load={"use_merged": False},
         ov_load={"stateful": False},  # optimum-intel's stateful T5 export fails with OpenVINO 2026.4
+        ctranslate2=True,
     ),
 }

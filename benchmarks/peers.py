@@ -50,9 +50,10 @@ class Reference:
 
 @dataclass
 class Route:
-    """One peer ready to time: its encoder, its greedy generation (T5), its reference."""
+    """One peer ready to time: its encoder (None: the peer has no encoder-only call), its
+    greedy generation (T5), its reference."""
 
-    encode: Encode
+    encode: Encode | None
     reference: Reference
     precision: str = "fp32"
     generate: Encode | None = None
@@ -146,7 +147,7 @@ def hf_route(bench: Bench, model, precision: str = "fp32", **notes: Any) -> Rout
 def measure(route: Route, bench: Bench) -> Iterator[dict]:
     """Latency rows, each with its fidelity against the route's reference on the same inputs."""
     common = {"precision": route.precision, "fidelity_reference": route.reference.name, **route.notes}
-    for batch, length in bench.shapes:
+    for batch, length in bench.shapes if route.encode is not None else ():
         ids, mask = bench.inputs(batch, length)
         got = route.encode(ids, mask)
         yield {"measure": "encoder", "batch": batch, "sequence": length, **common,
@@ -248,6 +249,21 @@ def optimum_ort_int8(bench: Bench) -> Route:
     return hf_route(bench, ort_load(bench, derived_export(bench, "onnx_int8", quantize)), "int8")
 
 
+def optimum_ort_int4(bench: Bench) -> Route:
+    """Optimum's export through onnxruntime's MatMulNBits quantizer, as its docs show it: every
+    MatMul with a constant weight at 4 bits, asymmetric blocks of 128, int8 dot products
+    (accuracy level 4, as ours)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    def quantize(model: Path) -> None:
+        quantizer = MatMulNBitsQuantizer(str(model), block_size=128, is_symmetric=False, accuracy_level=4)
+        quantizer.process()
+        quantizer.model.save_model_to_file(str(model), use_external_data_format=False)
+
+    bench.torch_reference()
+    return hf_route(bench, ort_load(bench, derived_export(bench, "onnx_int4", quantize)), "int4")
+
+
 def optimum_ort_o2(bench: Bench) -> Route:
     """ORTOptimizer O2, in a child process killed past O2_TIME_LIMIT_S (all files together).
 
@@ -322,6 +338,15 @@ def optimum_intel_int8_wo(bench: Bench) -> Route:
     return optimum_intel(bench, precision="int8", quantization_config=OVWeightQuantizationConfig(bits=8))
 
 
+def optimum_intel_int4(bench: Bench) -> Route:
+    """optimum-intel's 4-bit weight compression (NNCF, asymmetric groups of 128, data-free: the
+    bench has no texts; its embedding and last product at 8 bits, NNCF's default backup)."""
+    from optimum.intel import OVWeightQuantizationConfig
+
+    config = OVWeightQuantizationConfig(bits=4, sym=False, group_size=128)
+    return optimum_intel(bench, precision="int4", quantization_config=config)
+
+
 def optimum_intel_int8_static(bench: Bench) -> Route:
     """NNCF static int8 on optimum-intel's f32 IR, with our recipe (export/formats/openvino/writer.py).
 
@@ -354,6 +379,53 @@ def optimum_intel_int8_static(bench: Bench) -> Route:
     return ov_route(bench, ov_load(bench, path), "int8")
 
 
+# ---- CTranslate2 (T5) ---------------------------------------------------------------
+
+
+def ctranslate2(bench: Bench, compute_type: str) -> Route:
+    """CTranslate2's conversion of the saved HF model, run at `compute_type` (int8, int16 or
+    float32 on CPU; weights converted on load), greedy decoding of exactly GENERATE_TOKENS.
+
+    Its converter reads the vocabulary from a tokenizer and the bench's random model has none:
+    a word-level tokenizer naming every id (T5's <pad>, </s>, <unk> at 0, 1, 2) is saved beside
+    the model, so token strings map one-to-one to the ids the other routes see.
+    """
+    import ctranslate2 as ct2
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    if not bench.family.ctranslate2:
+        raise SystemExit("CTranslate2 is benchmarked for encoder-decoder generation (T5) only")
+    supported = ct2.get_supported_compute_types("cpu")
+    if compute_type not in supported:
+        raise SystemExit(f"CTranslate2 {ct2.__version__} on this CPU has no {compute_type} compute type "
+                         f"(it has {', '.join(sorted(supported))})")
+    reference = bench.torch_reference()
+    source = bench.work / "ct2_source"
+    if not source.is_dir():
+        shutil.copytree(bench.hf_dir(), source)
+        special = ["<pad>", "</s>", "<unk>"]
+        vocabulary = {token: i for i, token in enumerate(special)}
+        vocabulary |= {f"t{i}": i for i in range(len(special), bench.config["vocabulary_size"])}
+        tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="<unk>"))
+        PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>",
+                                unk_token="<unk>").save_pretrained(source)
+        ct2.converters.TransformersConverter(str(source)).convert(str(bench.work / "ct2"), force=True)
+    translator = ct2.Translator(str(bench.work / "ct2"), device="cpu", compute_type=compute_type,
+                                intra_threads=threads(), inter_threads=1)
+    names = ["<pad>", "</s>", "<unk>"] + [f"t{i}" for i in range(3, bench.config["vocabulary_size"])]
+    ids_of = {name: i for i, name in enumerate(names)}
+
+    def generate(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        tokens = [[names[i] for i, keep in zip(row, row_mask) if keep] for row, row_mask in zip(ids, mask)]
+        results = translator.translate_batch(tokens, beam_size=1, max_decoding_length=GENERATE_TOKENS,
+                                             min_decoding_length=GENERATE_TOKENS)
+        return np.array([[ids_of[t] for t in r.hypotheses[0]] for r in results], np.int64)
+
+    precision = {"float32": "fp32"}.get(compute_type, compute_type)
+    return Route(None, reference, precision, generate, {"compute_type": compute_type})
+
+
 def calibration_inputs(bench: Bench, names: list[str]) -> list[dict[str, np.ndarray]]:
     """Our calibration shapes (export/validate.py CALIBRATION_VARIANTS), padded like our validation:
     row 0 full, later rows progressively shorter."""
@@ -381,7 +453,21 @@ PEERS: dict[str, Callable[[Bench], Route]] = {
     "optimum_intel_bf16": lambda b: optimum_intel(b, "bf16", "bf16"),
     "optimum_intel_int8_wo": optimum_intel_int8_wo,
     "optimum_intel_int8_static": optimum_intel_int8_static,
+    "optimum_ort_int4": optimum_ort_int4,
+    "optimum_intel_int4": optimum_intel_int4,
+    "ctranslate2_fp32": lambda b: ctranslate2(b, "float32"),
+    "ctranslate2_int16": lambda b: ctranslate2(b, "int16"),
+    "ctranslate2_int8": lambda b: ctranslate2(b, "int8"),
 }
+# Peers that run one kind of family only (run.py leaves them out for the others).
+FAMILY_ONLY: dict[str, Callable[[PeerFamily], bool]] = {
+    name: (lambda family: family.ctranslate2) for name in PEERS if name.startswith("ctranslate2_")
+}
+
+
+def peers_for(family: str, names: list[str]) -> list[str]:
+    """Those of `names` that are peers and run `family`."""
+    return [n for n in names if n in PEERS and FAMILY_ONLY.get(n, lambda f: True)(FAMILIES[family])]
 
 
 def main() -> None:

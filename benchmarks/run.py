@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS, ROOT, agreement, fidelity, stamp, time_call, write_rows  # noqa: E402
-from benchmarks.peers import PEERS as PEER_BUILDERS  # noqa: E402  (no peer library imported here)
+from benchmarks.peers import PEERS as PEER_BUILDERS, peers_for  # noqa: E402  (no peer library imported here)
 from benchmarks.report import row_key, write_report  # noqa: E402
 
 OURS = ("onnxruntime", "openvino")
@@ -61,7 +61,8 @@ def export_artifact(preset: str, dtype: str, weights: str, out: Path, extra_form
 
     name = Path(preset).resolve().name if Path(preset).is_dir() else preset
     path = out / name / dtype
-    formats = [*formats_for(dtype), *extra_formats]
+    refused = _family_refusals(preset)  # asked for by name they would fail the whole dtype
+    formats = [f for f in (*formats_for(dtype), *extra_formats) if (f, dtype) not in refused]
     if (path / "manifest.json").is_file() and set(formats) <= set(json.loads((path / "manifest.json").read_text())["formats"]):
         return path, None
     command = [sys.executable, "-m", "export", preset, "--dtype", dtype, "--weights", weights, "--out", str(out),
@@ -72,6 +73,18 @@ def export_artifact(preset: str, dtype: str, weights: str, out: Path, extra_form
     error = next((line for line in reversed(run.stderr.splitlines()) if line.startswith("error:")), "")
     print(f"{dtype}: export refused: {error or run.stderr[-500:]}", file=sys.stderr)
     return path, error or run.stderr[-500:]
+
+
+def _family_refusals(preset: str) -> set[tuple[str, str]]:
+    """(format, dtype) pairs a seed preset's family refuses outright (T5: SavedModel float16);
+    a local directory's are not known before it loads (none are left out)."""
+    from export.errors import UnknownPresetError
+    from export.families import seed_preset
+
+    try:
+        return set(seed_preset(preset)[0].refused_dtypes)
+    except UnknownPresetError:
+        return set()
 
 
 def export_rows(preset: str, weights: str) -> list[dict]:
@@ -90,13 +103,24 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]],
     """Our backends on one artifact: latency, and fidelity against `reference` (outputs of our
     float32 onnxruntime artifact on the same inputs, from reference_outputs) when given.
     Greedy generation is timed at each of `generate_batches`."""
+    rows = []
+    for row, call, end in our_calls(artifact, backends, shapes, precision, generate_batches):
+        if reference is not None:
+            row.update(compare(call(), reference[row_key(row)], end), fidelity_reference=REFERENCE_NAME)
+        rows.append({**row, **time_call(call, **TIMING.get(row["measure"], {}))})
+    return rows
+
+
+def our_calls(artifact: Path, backends: list[str], shapes: list[tuple[int, int]], precision: str | None = None,
+              generate_batches: tuple[int, ...] = (1,)) -> Iterator[tuple[dict, Callable[[], Any], int]]:
+    """(row fields, call, end token) for every measurement of our backends on one artifact;
+    each backend's model stays loaded while its calls are held."""
     import runtime
 
     manifest = json.loads((artifact / "manifest.json").read_text())
     keras = keras_parity(manifest)
     # Generation is timed with the end token disabled (generation_calls); agreement stops at it.
     end = (manifest.get("generation") or {}).get("end_token_id", -1)
-    rows = []
     for backend in backends:
         if {"onnxruntime": "onnx"}.get(backend, backend) not in manifest["formats"]:
             continue  # e.g. no ONNX graph in a bfloat16 artifact
@@ -104,11 +128,7 @@ def our_rows(artifact: Path, backends: list[str], shapes: list[tuple[int, int]],
         common = {"backend": backend, "ours": True, "dtype": model.dtype, "engine_precision": model.precision,
                   "precision": precision_class(model.dtype, model.precision), **keras.get(model.engine.format, {})}
         for fields, call in calls(model, shapes, generate_batches):
-            row = {**fields, **common}
-            if reference is not None:
-                row.update(compare(call(), reference[row_key(fields)], end), fidelity_reference=REFERENCE_NAME)
-            rows.append({**row, **time_call(call, **TIMING.get(fields["measure"], {}))})
-    return rows
+            yield {**fields, **common}, call, end
 
 
 def reference_outputs(artifact: Path, shapes: list[tuple[int, int]]) -> dict:
@@ -248,7 +268,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             continue
         rows += [{**r, "backend": f"{r['backend']} {dtype}"} for r in our_rows(other, ours, shapes, reference)]
     config = {k: v for k, v in manifest["config"].items() if k not in ("name", "trainable", "dtype")}
-    for peer in (b for b in backends if b in PEERS):
+    for peer in peers_for(manifest["family"], backends):
         rows += peer_rows(peer, manifest["family"], config, shapes)
     common = {"benchmark": "bench", "preset": manifest["preset"], "dtypes": args.dtype,
               "weights": manifest["weights"]["origin"], **stamp()}

@@ -179,3 +179,36 @@ def test_dtypes_times_greedy_per_batch_and_compares_each_dtype_with_int8(t5_arti
     int4_greedy = [line for line in table.splitlines() if line.startswith("| greedy_generate | onnxruntime | int4 |")]
     assert len(int4_greedy) == 2  # batch 1 and 2
     assert all(line.endswith("| 0.40x | 0.80x |") for line in int4_greedy)
+
+
+def test_int4_rows_compared_among_themselves_not_in_any_precision(tmp_path):
+    from benchmarks.report import bounds, write_report
+
+    rows = [row("optimum_ort", "fp32", 100), row("optimum_ort_int8", "int8", 60, cosine=0.9995),
+            row("optimum_intel_int4", "int4", 35, cosine=0.93), row("openvino int4", "int4", 30, cosine=0.94, ours=True)]
+    text = write_report(rows, tmp_path, "synthetic")
+    section = text[text.index("## Fastest within bounds"):]
+    assert "| int4 | encoder | 1x128 | optimum_intel_int4 | 35.0 | openvino int4 | 30.0 | 0.86 |" in section
+    # any precision: a 4-bit row's random-weight cosine cannot admit it, so int8 is the fastest there
+    assert "| encoder | 1x128 | optimum_ort_int8 | 0.60 | - | - | - |" in section
+    assert bounds()["int16"] == bounds()["int8"]  # CTranslate2's int16, held to int8's bounds
+
+
+def test_ctranslate2_peers_run_for_t5_only():
+    from benchmarks.peers import PEERS, peers_for
+
+    chosen = ["onnxruntime", "optimum_ort", "ctranslate2_int8", "optimum_intel_int4"]
+    assert peers_for("t5", chosen) == ["optimum_ort", "ctranslate2_int8", "optimum_intel_int4"]
+    assert peers_for("deberta_v3", chosen) == ["optimum_ort", "optimum_intel_int4"]
+    assert {"ctranslate2_fp32", "ctranslate2_int16", "ctranslate2_int8", "optimum_ort_int4"} <= set(PEERS)
+
+
+def test_interleaved_times_every_call_once_per_round_in_turn():
+    from benchmarks.common import interleaved
+
+    order = []
+    entries = [(name, lambda name=name: order.append(name)) for name in ("float32", "int8", "int4")]
+    timed = interleaved(entries, rounds=3, warmup=1)
+    assert [key for key, _ in timed] == ["float32", "int8", "int4"]
+    assert all(t["runs"] == 3 and 0 <= t["p50_ms"] <= t["p99_ms"] for _, t in timed)
+    assert order == ["float32", "int8", "int4"] * 4  # the warm-up round, then 3 rounds, each in turn
