@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import onnx
 import pytest
 
 import export.pipeline
@@ -147,6 +148,13 @@ def test_int4_runs_on_both_backends_and_records_its_drop(trained_classifier, key
     onnx_int4 = manifest["formats"]["onnx"]["graphs"]["classifier"]["int4"]
     # hidden 32, intermediate 64: blocks cover each weight's inner dimension, never its padding
     assert onnx_int4["bits"] == 4 and onnx_int4["block_sizes"] == [32, 64] and onnx_int4["symmetric"] is False
+    assert onnx_int4["embeddings"] == "int8"  # the token table looked up at 8 bits, as int8 artifacts look it up
+    graph = onnx.load(str(artifact / manifest["formats"]["onnx"]["graphs"]["classifier"]["file"]), load_external_data=False).graph
+    tables = {t.name: t.data_type for t in graph.initializer}
+    looked_up = [tables[n.input[0]] for n in graph.node if n.op_type == "Gather" and n.input[0] in tables and n.input[0].endswith("_quantized")]
+    assert looked_up and set(looked_up) <= {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}  # 8-bit rows
+    assert not [n for n in graph.node if n.op_type == "Gather" and tables.get(n.input[0]) == onnx.TensorProto.FLOAT
+                and len(next(t.dims for t in graph.initializer if t.name == n.input[0])) == 2]
     openvino_int4 = manifest["formats"]["openvino"]["graphs"]["classifier"]["int4"]
     assert openvino_int4["group_size"] == 32 and openvino_int4["backup_bits"] == 8 and openvino_int4["data_aware"]
     for name in ("onnx", "openvino"):  # scored through the runtime backend of each

@@ -29,12 +29,13 @@ from export.formats.onnx.graph import GraphIndex, drop_unused
 BLOCK = 128
 
 
-def quantize_dynamic_int8(source: Path, path: Path, external: bool = False) -> None:
+def quantize_dynamic_int8(source: Path, path: Path, external: bool = False, op_types: list[str] | None = None) -> None:
     """Dynamic quantization of the float32 graph at `source` into `path` (tensors in
-    `<path>.data` when `external`)."""
+    `<path>.data` when `external`); `op_types`: only these (default: every type it quantizes)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, path, weight_type=QuantType.QInt8, per_channel=True, use_external_data_format=external)
+    quantize_dynamic(source, path, weight_type=QuantType.QInt8, per_channel=True, use_external_data_format=external,
+                     op_types_to_quantize=op_types)
 
 
 def quantize_weights_int8(source: Path, path: Path, external: bool = False) -> int:
