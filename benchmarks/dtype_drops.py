@@ -131,14 +131,5 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def rewrite_summary(results: Path = RESULTS) -> str:
-    """The summary of the last run's rows in results/dtype_drops.jsonl (rows of one run share a date)."""
-    rows = [json.loads(line) for line in (results / "dtype_drops.jsonl").read_text().splitlines() if line.strip()]
-    last = [r for r in rows if r["date"] == rows[-1]["date"]]
-    text = summary(last)
-    (results / "summary_dtype_drops.md").write_text(text)
-    return text
-
-
 if __name__ == "__main__":
     main()

@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS, ROOT, stamp, write_rows  # noqa: E402
-from benchmarks.common import interleaved  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, interleaved, stamp, write_rows  # noqa: E402
 from benchmarks.run import OURS, export_artifact, our_calls, parse_shapes  # noqa: E402
 
 DTYPES = ("float32", "float16", "bfloat16", "int8", "int4")
@@ -83,24 +82,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     rows, shapes = [], parse_shapes(args.shapes)
     batches = tuple(int(b) for b in args.generate_batches.split(","))
-    timed: dict[str, tuple[Path, str | None, dict]] = {}  # dtype -> (artifact, precision, extra row fields)
+    timed: dict[str, tuple[Path, tuple[str, ...], str | None, dict]] = {}  # dtype -> (artifact, backends, precision, extra row fields)
     for dtype in args.dtypes.split(","):
         artifact, refusal = export_artifact(args.preset, dtype, args.weights, args.out)
         if refusal is None:
             rows += [{**row, "dtype": dtype} for row in size_rows(artifact)]
-            timed[dtype] = (artifact, None, {})
+            timed[dtype] = (artifact, OURS, None, {})
         else:
             rows.append({"measure": "export_refused", "error": refusal, "dtype": dtype})
             if dtype == "bfloat16":  # what the bf16 IR would run
-                timed[dtype] = (artifact.parent / "float32", "bf16", {"stand_in": "float32 artifact run at bf16 precision"})
+                timed[dtype] = (artifact.parent / "float32", ("openvino",), "bf16",
+                                {"stand_in": "float32 artifact run at bf16 precision"})
     # Per backend, every dtype's model loaded and timed interleaved: one call of each
     # measurement per round, so a noisy minute on this shared machine lands on every dtype
     # alike. One backend at a time: another runtime's idle threads in the same process
     # (OpenVINO's beside onnxruntime's) slowed the other's calls unevenly.
     for backend in OURS:
         held = []
-        for dtype, (artifact, precision, extra) in timed.items():
-            if precision is None or backend == "openvino":
+        for dtype, (artifact, backends, precision, extra) in timed.items():
+            if backend in backends:
                 held += [({**row, "dtype": dtype, **extra}, call) for row, call, _
                          in our_calls(artifact, [backend], shapes, precision=precision, generate_batches=batches)]
         rows += [{**row, **timing} for row, timing in interleaved(held, rounds=args.rounds)]

@@ -401,20 +401,18 @@ def ctranslate2(bench: Bench, compute_type: str) -> Route:
         raise SystemExit(f"CTranslate2 {ct2.__version__} on this CPU has no {compute_type} compute type "
                          f"(it has {', '.join(sorted(supported))})")
     reference = bench.torch_reference()
+    special = ["<pad>", "</s>", "<unk>"]
+    names = special + [f"t{i}" for i in range(len(special), bench.config["vocabulary_size"])]  # id -> token
+    ids_of = {name: i for i, name in enumerate(names)}
     source = bench.work / "ct2_source"
     if not source.is_dir():
         shutil.copytree(bench.hf_dir(), source)
-        special = ["<pad>", "</s>", "<unk>"]
-        vocabulary = {token: i for i, token in enumerate(special)}
-        vocabulary |= {f"t{i}": i for i in range(len(special), bench.config["vocabulary_size"])}
-        tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="<unk>"))
+        tokenizer = Tokenizer(models.WordLevel(ids_of, unk_token="<unk>"))
         PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>",
                                 unk_token="<unk>").save_pretrained(source)
         ct2.converters.TransformersConverter(str(source)).convert(str(bench.work / "ct2"), force=True)
     translator = ct2.Translator(str(bench.work / "ct2"), device="cpu", compute_type=compute_type,
                                 intra_threads=threads(), inter_threads=1)
-    names = ["<pad>", "</s>", "<unk>"] + [f"t{i}" for i in range(3, bench.config["vocabulary_size"])]
-    ids_of = {name: i for i, name in enumerate(names)}
 
     def generate(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         tokens = [[names[i] for i, keep in zip(row, row_mask) if keep] for row, row_mask in zip(ids, mask)]

@@ -57,7 +57,9 @@ class Tolerance:
         return ", ".join(p for p in parts if p)
 
 
+@functools.cache
 def _table() -> dict:
+    """export/tolerances.json, read once per process (read-only: callers copy what they keep)."""
     return json.loads(resources.files("export").joinpath("tolerances.json").read_text())
 
 
